@@ -1,0 +1,1 @@
+# framework/cli: build fragment (see the top-level Makefile.am)

@@ -1,0 +1,1 @@
+# framework/data: build fragment (see the top-level Makefile.am)

@@ -1,0 +1,1 @@
+# framework/nn: build fragment (see the top-level Makefile.am)

@@ -1,0 +1,1 @@
+# framework/tensor: build fragment (see the top-level Makefile.am)

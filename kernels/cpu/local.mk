@@ -1,0 +1,1 @@
+# kernels/cpu: build fragment (see the top-level Makefile.am)

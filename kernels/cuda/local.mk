@@ -1,0 +1,1 @@
+# kernels/cuda: build fragment (see the top-level Makefile.am)

@@ -1,0 +1,1 @@
+# registry: build fragment (see the top-level Makefile.am)

@@ -1,0 +1,1 @@
+# scripts: build fragment (see the top-level Makefile.am)

@@ -1,0 +1,30 @@
+/* fsq_test.h: the small harness every CUnit suite uses. A suite file lists
+ * its cases in a table and calls fsq_test_main from main(). */
+#ifndef FSQ_TEST_H
+#define FSQ_TEST_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+
+typedef struct fsq_test_case {
+  const char *name;
+  CU_TestFunc fn;
+} fsq_test_case;
+
+#define FSQ_TEST_CASE(fn) {#fn, fn}
+#define FSQ_TEST_END {NULL, NULL}
+
+/* Runs the cases in CUnit's basic mode (verbose), prints CUnit's summary and
+ * returns 0 when every assertion held, 1 otherwise. */
+int fsq_test_main(const char *suite, const fsq_test_case *cases);
+
+/* A fresh directory under $TMPDIR for the calling test; removed (with all
+ * its contents) by fsq_test_remove_tree. The string is owned by the caller. */
+char *fsq_test_tempdir(const char *tag);
+int fsq_test_remove_tree(const char *path);
+/* Writes text to path; CU_FAIL on error. */
+void fsq_test_write_file(const char *path, const void *data, size_t size);
+/* $FSQ_SOURCE_DIR/<rel> (or ./<rel> when unset), owned by the caller. */
+char *fsq_test_source_path(const char *rel);
+
+#endif
