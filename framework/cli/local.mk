@@ -1,1 +1,6 @@
-# framework/cli: build fragment (see the top-level Makefile.am)
+# framework/cli: the fairseq-* programs. Thin: they parse and call the framework.
+FSQ_PROGRAM_LIBS = libfsq.la $(JSONC_LIBS)
+
+bin_PROGRAMS += fairseq-components
+fairseq_components_SOURCES = framework/cli/fairseq_components.c
+fairseq_components_LDADD = $(FSQ_PROGRAM_LIBS)

@@ -26,10 +26,10 @@ fsq_status fsq_error_wrap(fsq_status code, const char *fmt, ...) {
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, error_text, sizeof old);
-  if (old[0] != '\0')
-    snprintf(error_text, sizeof error_text, "%s: %s", prefix, old);
-  else
-    snprintf(error_text, sizeof error_text, "%s", prefix);
+  /* A message longer than the buffer is cut: the start names the context. */
+  int n = old[0] != '\0' ? snprintf(error_text, sizeof error_text, "%s: %s", prefix, old)
+                          : snprintf(error_text, sizeof error_text, "%s", prefix);
+  if (n < 0) error_text[0] = '\0';
   error_code = code;
   return code;
 }

@@ -117,6 +117,12 @@ fsq_status fsq_json_get_bool(struct json_object *obj, const char *key, int *out)
 /* The string stays owned by obj. */
 fsq_status fsq_json_get_string(struct json_object *obj, const char *key, const char **out);
 
+/* A list of numbers kept as text, as fairseq's --lr "0.25,0.1" and
+ * --adam-betas "(0.9, 0.98)": brackets optional, comma-separated. The key
+ * may also hold a plain number. *n receives the count (at most cap). */
+fsq_status fsq_json_get_double_list(struct json_object *obj, const char *key, double *out,
+                                    size_t cap, size_t *n);
+
 /* ---- small utilities ----------------------------------------------------- */
 /* Local time stamp "YYYY-MM-DD HH:MM:SS" into buf (at least 20 bytes). */
 void fsq_time_stamp(char *buf, size_t size);

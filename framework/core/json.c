@@ -110,3 +110,44 @@ fsq_status fsq_json_get_string(json_object *obj, const char *key, const char **o
   if (st == FSQ_OK) *out = json_object_get_string(v);
   return st;
 }
+
+/* Parses "(0.9, 0.98)", "[0.25,0.1]" or "0.25" into out[0..*n). */
+static fsq_status parse_double_list(const char *key, const char *text, double *out, size_t cap,
+                                    size_t *n) {
+  const char *p = text;
+  while (*p == ' ' || *p == '(' || *p == '[') p++;
+  size_t count = 0;
+  while (*p != '\0' && *p != ')' && *p != ']') {
+    char *end;
+    errno = 0;
+    double v = strtod(p, &end);
+    if (end == p || errno == ERANGE || count == cap)
+      return fsq_error(FSQ_ERR_INVALID, "'%s': cannot read '%s' as a list of at most %zu numbers",
+                       key, text, cap);
+    out[count++] = v;
+    p = end;
+    while (*p == ' ') p++;
+    if (*p == ',') p++;
+    while (*p == ' ') p++;
+  }
+  if (count == 0) return fsq_error(FSQ_ERR_INVALID, "'%s': empty list '%s'", key, text);
+  *n = count;
+  return FSQ_OK;
+}
+
+fsq_status fsq_json_get_double_list(json_object *obj, const char *key, double *out, size_t cap,
+                                    size_t *n) {
+  json_object *v;
+  if (obj == NULL || !json_object_object_get_ex(obj, key, &v) || v == NULL)
+    return fsq_error(FSQ_ERR_NOT_FOUND, "missing key '%s'", key);
+  if (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) {
+    if (cap == 0) return fsq_error(FSQ_ERR_INVALID, "'%s': no room for a value", key);
+    out[0] = json_object_get_double(v);
+    *n = 1;
+    return FSQ_OK;
+  }
+  if (!json_object_is_type(v, json_type_string))
+    return fsq_error(FSQ_ERR_FORMAT, "key '%s' is %s, expected a list of numbers", key,
+                     json_type_to_name(json_object_get_type(v)));
+  return parse_double_list(key, json_object_get_string(v), out, cap, n);
+}

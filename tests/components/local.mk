@@ -1,0 +1,29 @@
+# Shared objects for the registry tests: one source, several builds. They are
+# laid out in component trees by tests/unit/test_registry.c.
+if HAVE_CUNIT
+TOY_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+TOY_LIBADD = libfsq.la
+check_LTLIBRARIES += tests/components/toy_v1.la tests/components/toy_v2.la \
+	tests/components/toy_abi99.la tests/components/toy_noentry.la \
+	tests/components/toy_misnamed.la
+tests_components_toy_v1_la_SOURCES = tests/components/toy_model.c
+tests_components_toy_v1_la_CPPFLAGS = $(AM_CPPFLAGS) -DTOY_VERSION='"1.0.0"'
+tests_components_toy_v1_la_LDFLAGS = $(TOY_LDFLAGS)
+tests_components_toy_v1_la_LIBADD = $(TOY_LIBADD)
+tests_components_toy_v2_la_SOURCES = tests/components/toy_model.c
+tests_components_toy_v2_la_CPPFLAGS = $(AM_CPPFLAGS) -DTOY_VERSION='"1.2.0"'
+tests_components_toy_v2_la_LDFLAGS = $(TOY_LDFLAGS)
+tests_components_toy_v2_la_LIBADD = $(TOY_LIBADD)
+tests_components_toy_abi99_la_SOURCES = tests/components/toy_model.c
+tests_components_toy_abi99_la_CPPFLAGS = $(AM_CPPFLAGS) -DTOY_VERSION='"1.0.0"' -DTOY_ABI_MAJOR=99
+tests_components_toy_abi99_la_LDFLAGS = $(TOY_LDFLAGS)
+tests_components_toy_abi99_la_LIBADD = $(TOY_LIBADD)
+tests_components_toy_noentry_la_SOURCES = tests/components/toy_model.c
+tests_components_toy_noentry_la_CPPFLAGS = $(AM_CPPFLAGS) -DTOY_VERSION='"1.0.0"' -DTOY_NO_ENTRY
+tests_components_toy_noentry_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_components_toy_noentry_la_LIBADD = $(TOY_LIBADD)
+tests_components_toy_misnamed_la_SOURCES = tests/components/toy_model.c
+tests_components_toy_misnamed_la_CPPFLAGS = $(AM_CPPFLAGS) -DTOY_VERSION='"1.0.0"' -DTOY_NAME='"other"'
+tests_components_toy_misnamed_la_LDFLAGS = $(TOY_LDFLAGS)
+tests_components_toy_misnamed_la_LIBADD = $(TOY_LIBADD)
+endif
