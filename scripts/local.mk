@@ -1,1 +1,3 @@
-# scripts: build fragment (see the top-level Makefile.am)
+# scripts: the README's two commands, the dependency installer, benchmarks,
+# the toy corpus generator.
+dist_noinst_SCRIPTS += scripts/check scripts/demo scripts/install-deps

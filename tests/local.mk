@@ -17,3 +17,8 @@ tests_unit_test_core_CFLAGS = $(FSQ_TEST_CFLAGS)
 tests_unit_test_core_LDADD = $(FSQ_TEST_LIBS)
 TESTS += tests/unit/test_core
 endif
+
+# End-to-end tests: shell scripts run with the environment of TESTS_ENVIRONMENT.
+TESTS += tests/e2e/test_out_of_tree_component.sh tests/e2e/test_components_cli.sh
+EXTRA_DIST += tests/e2e/test_out_of_tree_component.sh tests/e2e/test_components_cli.sh \
+	tests/example-component/Makefile tests/example-component/example_model.c
