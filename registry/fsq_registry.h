@@ -66,6 +66,36 @@ fsq_status fsq_registry_find_arch(const fsq_registry *reg, const char *spec,
 fsq_status fsq_arch_apply(const fsq_registry_entry *model, const fsq_arch *arch,
                           const fsq_option_set *set, struct json_object *cfg);
 
+/* ---- a program's resolved configuration ----------------------------------
+ * A selector is an option of the program whose value names a component:
+ * {"arch", FSQ_KIND_MODEL} (a named architecture), {"task", FSQ_KIND_TASK},
+ * {"optimizer", ...}. Resolution reads --user-dir and the selectors first,
+ * loads the chosen components, adds their option tables, parses argv
+ * strictly (an unknown flag is refused by name), applies the architecture's
+ * presets under the user's values and fills defaults. */
+typedef struct fsq_config_selector {
+  const char *option;
+  fsq_component_kind kind;
+} fsq_config_selector;
+
+#define FSQ_SELECTOR_END {NULL, FSQ_KIND_COUNT}
+
+typedef struct fsq_config {
+  fsq_registry *registry;       /* owned */
+  fsq_option_set *options;      /* owned: the program's and the components' */
+  struct json_object *cfg;      /* owned: every option, keyed like fairseq's args,
+                                   plus "_components": {kind: {name, version, path}} */
+  struct json_object *positionals; /* owned: array of strings */
+  const fsq_registry_entry *chosen[FSQ_KIND_COUNT]; /* NULL where not selected */
+  const fsq_arch *arch;         /* NULL unless a model was selected */
+  int help;                     /* --help was given: print, do nothing else */
+} fsq_config;
+
+fsq_status fsq_config_resolve(const char *program, const fsq_option *program_options,
+                              const fsq_config_selector *selectors, int argc, char **argv,
+                              fsq_config *out);
+void fsq_config_free(fsq_config *config);
+
 #ifdef __cplusplus
 }
 #endif

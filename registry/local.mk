@@ -1,6 +1,7 @@
 # registry: component descriptor/ABI, discovery and loading, option tables.
 libfsq_la_SOURCES += \
 	registry/arch.c \
+	registry/config.c \
 	registry/find.c \
 	registry/kind.c \
 	registry/options.c \

@@ -15,6 +15,8 @@ typedef struct option_entry {
 struct fsq_option_set {
   option_entry *entries;
   size_t count, capacity;
+  char **groups; /* owned copies of the group names */
+  size_t group_count;
 };
 
 fsq_option_set *fsq_option_set_new(void) {
@@ -25,6 +27,8 @@ fsq_option_set *fsq_option_set_new(void) {
 
 void fsq_option_set_free(fsq_option_set *set) {
   if (set == NULL) return;
+  for (size_t i = 0; i < set->group_count; i++) free(set->groups[i]);
+  free(set->groups);
   free(set->entries);
   free(set);
 }
@@ -43,7 +47,20 @@ static const fsq_option *find_short(const fsq_option_set *set, const char *s) {
   return NULL;
 }
 
-fsq_status fsq_option_set_add(fsq_option_set *set, const char *group, const fsq_option *table) {
+/* Keeps a copy of the group name for as long as the set lives. */
+static const char *own_group(fsq_option_set *set, const char *group) {
+  char **grown = realloc(set->groups, (set->group_count + 1) * sizeof *grown);
+  if (grown == NULL) return NULL;
+  set->groups = grown;
+  char *copy = strdup(group);
+  if (copy != NULL) set->groups[set->group_count++] = copy;
+  return copy;
+}
+
+fsq_status fsq_option_set_add(fsq_option_set *set, const char *group_name,
+                              const fsq_option *table) {
+  const char *group = own_group(set, group_name);
+  if (group == NULL) return fsq_error(FSQ_ERR_NOMEM, "options: out of memory");
   for (const fsq_option *o = table; o->name != NULL; o++) {
     const fsq_option *prev = fsq_option_set_find(set, o->name);
     if (prev != NULL) {

@@ -232,6 +232,84 @@ static void test_semver_parse_and_pins(void) {
   CU_ASSERT_FALSE(fsq_semver_matches_pin(a, "x"));
 }
 
+static const fsq_option train_options[] = {
+    {"user-dir", FSQ_OPT_STRING, NULL, "extra component directory", NULL, NULL},
+    {"arch", FSQ_OPT_STRING, NULL, "model architecture", NULL, "a"},
+    {"lr-scheduler", FSQ_OPT_STRING, "fixed", "learning rate scheduler", NULL, NULL},
+    {"lr", FSQ_OPT_STRING, "0.25", "learning rate", NULL, NULL},
+    FSQ_OPTION_END};
+static const fsq_config_selector train_selectors[] = {
+    {"arch", FSQ_KIND_MODEL}, {"lr-scheduler", FSQ_KIND_LR_SCHEDULER}, FSQ_SELECTOR_END};
+
+static fsq_status resolve_args(const char *root, const char *args, fsq_config *c) {
+  char buf[512], *argv[32];
+  int argc = 0;
+  snprintf(buf, sizeof buf, "fairseq-train --user-dir %s %s", root, args);
+  for (char *t = strtok(buf, " "); t != NULL && argc < 32; t = strtok(NULL, " ")) argv[argc++] = t;
+  return fsq_config_resolve("fairseq-train", train_options, train_selectors, argc, argv, c);
+}
+
+static void test_config_resolves_chosen_components_under_user_values(void) {
+  char *root = fsq_test_tempdir("cfg");
+  place(root, "models", "toy", "1.0.0", "toy.so", "toy_v1");
+  place(root, "models", "toy", "1.2.0", "toy.so", "toy_v2");
+  fsq_config c;
+  CU_ASSERT_EQUAL_FATAL(resolve_args(root, "data-bin/x --arch toy_small --encoder-layers 4 "
+                                           "--lr-scheduler inverse_sqrt --warmup-updates 10", &c),
+                        FSQ_OK);
+  int64_t v;
+  double d;
+  const char *s;
+  fsq_json_get_int64(c.cfg, "encoder_layers", &v);
+  CU_ASSERT_EQUAL(v, 4);
+  fsq_json_get_int64(c.cfg, "decoder_embed_dim", &v);
+  CU_ASSERT_EQUAL(v, 64);
+  fsq_json_get_int64(c.cfg, "warmup_updates", &v);
+  CU_ASSERT_EQUAL(v, 10);
+  fsq_json_get_double(c.cfg, "warmup_init_lr", &d);
+  CU_ASSERT_DOUBLE_EQUAL(d, -1, 0);
+  CU_ASSERT_EQUAL(fsq_json_get_string(c.cfg, "arch", &s), FSQ_OK);
+  CU_ASSERT_STRING_EQUAL(s, "toy_small");
+  json_object *comps, *model;
+  CU_ASSERT_TRUE_FATAL(json_object_object_get_ex(c.cfg, "_components", &comps));
+  CU_ASSERT_TRUE_FATAL(json_object_object_get_ex(comps, "model", &model));
+  fsq_json_get_string(model, "version", &s);
+  CU_ASSERT_STRING_EQUAL(s, "1.2.0");
+  CU_ASSERT_STRING_EQUAL(c.chosen[FSQ_KIND_LR_SCHEDULER]->component->name, "inverse_sqrt");
+  CU_ASSERT_EQUAL(json_object_array_length(c.positionals), 1);
+  fsq_config_free(&c);
+  CU_ASSERT_EQUAL_FATAL(resolve_args(root, "--arch toy_base@1.0", &c), FSQ_OK);
+  CU_ASSERT_STRING_EQUAL(c.chosen[FSQ_KIND_MODEL]->component->version, "1.0.0");
+  CU_ASSERT_STRING_EQUAL(c.chosen[FSQ_KIND_LR_SCHEDULER]->component->name, "fixed");
+  fsq_json_get_int64(c.cfg, "decoder_embed_dim", &v);
+  CU_ASSERT_EQUAL(v, 512);
+  fsq_config_free(&c);
+  fsq_test_remove_tree(root);
+  free(root);
+}
+
+static void test_config_refuses_flags_of_components_not_chosen(void) {
+  char *root = fsq_test_tempdir("cfg");
+  place(root, "models", "toy", "1.0.0", "toy.so", "toy_v1");
+  fsq_config c;
+  CU_ASSERT_EQUAL(resolve_args(root, "--arch toy_base --lr-scheduler inverse_sqrt --lr-shrink 0.5", &c),
+                  FSQ_ERR_INVALID);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "unrecognized arguments: --lr-shrink"));
+  CU_ASSERT_EQUAL(resolve_args(root, "--arch toy_giant", &c), FSQ_ERR_NOT_FOUND);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "--arch: unknown architecture 'toy_giant'"));
+  CU_ASSERT_EQUAL(resolve_args(root, "--arch toy_base --lr-scheduler cosine", &c), FSQ_ERR_NOT_FOUND);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "--lr-scheduler: unknown lr_scheduler 'cosine'"));
+  CU_ASSERT_EQUAL(resolve_args("/nonexistent/dir", "--arch toy_base", &c), FSQ_ERR_NOT_FOUND);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "--user-dir /nonexistent/dir: not a directory"));
+  CU_ASSERT_EQUAL_FATAL(resolve_args(root, "--arch toy_base --help", &c), FSQ_OK);
+  CU_ASSERT_TRUE(c.help);
+  CU_ASSERT_PTR_NOT_NULL(fsq_option_set_find(c.options, "encoder-embed-dim"));
+  CU_ASSERT_PTR_NOT_NULL(fsq_option_set_find(c.options, "force-anneal"));
+  fsq_config_free(&c);
+  fsq_test_remove_tree(root);
+  free(root);
+}
+
 int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_registry_discovers_versioned_layout),
@@ -243,6 +321,8 @@ int main(void) {
       FSQ_TEST_CASE(test_registry_refuses_unreadable_or_non_elf_file),
       FSQ_TEST_CASE(test_arch_presets_never_override_user_values),
       FSQ_TEST_CASE(test_semver_parse_and_pins),
+      FSQ_TEST_CASE(test_config_resolves_chosen_components_under_user_values),
+      FSQ_TEST_CASE(test_config_refuses_flags_of_components_not_chosen),
       FSQ_TEST_END};
   return fsq_test_main("registry", cases);
 }
