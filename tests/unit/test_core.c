@@ -135,6 +135,31 @@ static void test_json_round_trip_and_typed_errors(void) {
   free(dir);
 }
 
+static void test_log_uses_fairseq_layout(void) {
+  FILE *f = tmpfile();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fsq_log_set_stream(f);
+  fsq_log_set_level(FSQ_LOG_INFO);
+  fsq_log_info("fairseq.trainer", "loaded checkpoint %s (epoch %d)", "ckpt.fsq", 3);
+  fsq_log(FSQ_LOG_DEBUG, "fairseq.trainer", "hidden");
+  fsq_log_warning("fairseq.registry", "odd");
+  fsq_log_set_stream(NULL);
+  rewind(f);
+  char line[256];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(fgets(line, sizeof line, f));
+  /* "2026-11-22 13:09:47 | INFO | fairseq.trainer | ..." */
+  int y, mo, d, h, mi, se;
+  char rest[200];
+  CU_ASSERT_EQUAL(sscanf(line, "%4d-%2d-%2d %2d:%2d:%2d | %199[^\n]", &y, &mo, &d, &h, &mi, &se, rest), 7);
+  CU_ASSERT_STRING_EQUAL(rest, "INFO | fairseq.trainer | loaded checkpoint ckpt.fsq (epoch 3)");
+  CU_ASSERT_EQUAL(line[4], '-');
+  CU_ASSERT_EQUAL(line[19], ' ');
+  CU_ASSERT_PTR_NOT_NULL_FATAL(fgets(line, sizeof line, f));
+  CU_ASSERT_PTR_NOT_NULL(strstr(line, " | WARNING | fairseq.registry | odd\n"));
+  CU_ASSERT_PTR_NULL(fgets(line, sizeof line, f));
+  fclose(f);
+}
+
 int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_error_keeps_code_and_message),
@@ -144,6 +169,7 @@ int main(void) {
       FSQ_TEST_CASE(test_rng_stream_regenerates_from_position),
       FSQ_TEST_CASE(test_rng_permutation_is_a_permutation),
       FSQ_TEST_CASE(test_json_round_trip_and_typed_errors),
+      FSQ_TEST_CASE(test_log_uses_fairseq_layout),
       FSQ_TEST_END};
   return fsq_test_main("core", cases);
 }
