@@ -1,7 +1,11 @@
 # framework/train: the trainer and the ops tables of optimizers and schedulers.
-libfsq_la_SOURCES += framework/train/lr_best.c
+libfsq_la_SOURCES += \
+	framework/train/format.c \
+	framework/train/lr_best.c \
+	framework/train/meters.c \
+	framework/train/progress.c
 fsq_traindir = $(pkgincludedir)/train
-fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h
+fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h
 
 if HAVE_CUNIT
 check_PROGRAMS += tests/unit/test_lr_schedulers
@@ -9,4 +13,12 @@ tests_unit_test_lr_schedulers_SOURCES = tests/unit/test_lr_schedulers.c
 tests_unit_test_lr_schedulers_CFLAGS = $(FSQ_TEST_CFLAGS)
 tests_unit_test_lr_schedulers_LDADD = $(FSQ_TEST_LIBS)
 TESTS += tests/unit/test_lr_schedulers
+endif
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_meters
+tests_unit_test_meters_SOURCES = tests/unit/test_meters.c
+tests_unit_test_meters_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_meters_LDADD = $(FSQ_TEST_LIBS)
+TESTS += tests/unit/test_meters
 endif
