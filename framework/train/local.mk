@@ -5,7 +5,8 @@ libfsq_la_SOURCES += \
 	framework/train/meters.c \
 	framework/train/progress.c
 fsq_traindir = $(pkgincludedir)/train
-fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h
+fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h \
+	framework/train/fsq_optimizer.h
 
 if HAVE_CUNIT
 check_PROGRAMS += tests/unit/test_lr_schedulers
@@ -22,3 +23,12 @@ tests_unit_test_meters_CFLAGS = $(FSQ_TEST_CFLAGS)
 tests_unit_test_meters_LDADD = $(FSQ_TEST_LIBS)
 TESTS += tests/unit/test_meters
 endif
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_optim_adam
+tests_unit_test_optim_adam_SOURCES = tests/unit/test_optim_adam.c
+tests_unit_test_optim_adam_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_optim_adam_LDADD = $(FSQ_TEST_LIBS)
+TESTS += tests/unit/test_optim_adam
+endif
+EXTRA_DIST += tests/fixtures/optim/adam_steps.txt scripts/fixtures/make_optim_fixtures.py
