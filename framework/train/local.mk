@@ -1,12 +1,14 @@
 # framework/train: the trainer and the ops tables of optimizers and schedulers.
 libfsq_la_SOURCES += \
 	framework/train/format.c \
+	framework/train/grads.c \
+	framework/train/loss_scaler.c \
 	framework/train/lr_best.c \
 	framework/train/meters.c \
 	framework/train/progress.c
 fsq_traindir = $(pkgincludedir)/train
 fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h \
-	framework/train/fsq_optimizer.h
+	framework/train/fsq_optimizer.h framework/train/fsq_grads.h
 
 if HAVE_CUNIT
 check_PROGRAMS += tests/unit/test_lr_schedulers
@@ -32,3 +34,11 @@ tests_unit_test_optim_adam_LDADD = $(FSQ_TEST_LIBS)
 TESTS += tests/unit/test_optim_adam
 endif
 EXTRA_DIST += tests/fixtures/optim/adam_steps.txt scripts/fixtures/make_optim_fixtures.py
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_grads
+tests_unit_test_grads_SOURCES = tests/unit/test_grads.c
+tests_unit_test_grads_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_grads_LDADD = $(FSQ_TEST_LIBS)
+TESTS += tests/unit/test_grads
+endif
