@@ -1,20 +1,18 @@
-# tests: the shared CUnit harness; suites are added by each module's local.mk
-# with FSQ_UNIT_TESTS style lines:
+# tests: the shared CUnit harness. A suite tests/unit/test_x.c is added by
+# its module's local.mk with two lines (inside `if HAVE_CUNIT`):
 #   check_PROGRAMS += tests/unit/test_x
-#   tests_unit_test_x_SOURCES = tests/unit/test_x.c
-#   tests_unit_test_x_LDADD = $(FSQ_TEST_LIBS)
 #   TESTS += tests/unit/test_x
+# Programs without their own LDADD link the harness and libfsq.
 if HAVE_CUNIT
 check_LTLIBRARIES += tests/unit/libfsqtest.la
 tests_unit_libfsqtest_la_SOURCES = tests/unit/fsq_test.c tests/unit/fsq_test.h
 tests_unit_libfsqtest_la_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 FSQ_TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/tests/unit
 FSQ_TEST_LIBS = tests/unit/libfsqtest.la libfsq.la $(CUNIT_LIBS) $(JSONC_LIBS) -lm
+AM_CPPFLAGS += $(CUNIT_CFLAGS) -I$(top_srcdir)/tests/unit
+LDADD = $(FSQ_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_core
-tests_unit_test_core_SOURCES = tests/unit/test_core.c
-tests_unit_test_core_CFLAGS = $(FSQ_TEST_CFLAGS)
-tests_unit_test_core_LDADD = $(FSQ_TEST_LIBS)
 TESTS += tests/unit/test_core
 endif
 

@@ -10,35 +10,10 @@ fsq_traindir = $(pkgincludedir)/train
 fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h \
 	framework/train/fsq_optimizer.h framework/train/fsq_grads.h
 
+FSQ_TRAIN_TESTS = tests/unit/test_grads tests/unit/test_lr_schedulers \
+	tests/unit/test_meters tests/unit/test_optim_adam
 if HAVE_CUNIT
-check_PROGRAMS += tests/unit/test_lr_schedulers
-tests_unit_test_lr_schedulers_SOURCES = tests/unit/test_lr_schedulers.c
-tests_unit_test_lr_schedulers_CFLAGS = $(FSQ_TEST_CFLAGS)
-tests_unit_test_lr_schedulers_LDADD = $(FSQ_TEST_LIBS)
-TESTS += tests/unit/test_lr_schedulers
-endif
-
-if HAVE_CUNIT
-check_PROGRAMS += tests/unit/test_meters
-tests_unit_test_meters_SOURCES = tests/unit/test_meters.c
-tests_unit_test_meters_CFLAGS = $(FSQ_TEST_CFLAGS)
-tests_unit_test_meters_LDADD = $(FSQ_TEST_LIBS)
-TESTS += tests/unit/test_meters
-endif
-
-if HAVE_CUNIT
-check_PROGRAMS += tests/unit/test_optim_adam
-tests_unit_test_optim_adam_SOURCES = tests/unit/test_optim_adam.c
-tests_unit_test_optim_adam_CFLAGS = $(FSQ_TEST_CFLAGS)
-tests_unit_test_optim_adam_LDADD = $(FSQ_TEST_LIBS)
-TESTS += tests/unit/test_optim_adam
+check_PROGRAMS += $(FSQ_TRAIN_TESTS)
+TESTS += $(FSQ_TRAIN_TESTS)
 endif
 EXTRA_DIST += tests/fixtures/optim/adam_steps.txt scripts/fixtures/make_optim_fixtures.py
-
-if HAVE_CUNIT
-check_PROGRAMS += tests/unit/test_grads
-tests_unit_test_grads_SOURCES = tests/unit/test_grads.c
-tests_unit_test_grads_CFLAGS = $(FSQ_TEST_CFLAGS)
-tests_unit_test_grads_LDADD = $(FSQ_TEST_LIBS)
-TESTS += tests/unit/test_grads
-endif
