@@ -145,6 +145,14 @@ void fsq_sacrebleu_compute(const fsq_sacrebleu_stats *stats, fsq_sacrebleu_smoot
  * 1.5.1 divides by it) or buf is too small. */
 fsq_status fsq_sacrebleu_format(const fsq_sacrebleu_score *score, char *buf, size_t size);
 
+/* ---- post-processing ---------------------------------------------------- */
+
+/* data_utils.post_process(sentence, symbol) into out (replacing its
+ * content): "sentencepiece", "wordpiece", "letter", "silence", "_EOW",
+ * "subword_nmt" (= "@@ "), "@@ ", "@@"; NULL or "none" copies. Another
+ * symbol is refused, as fairseq raises NotImplementedError. */
+fsq_status fsq_post_process(const char *sentence, size_t len, const char *symbol, fsq_text *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,8 +3,10 @@
 libfsq_la_SOURCES += \
 	framework/generate/bleu.c \
 	framework/generate/ngram.c \
+	framework/generate/post_process.c \
 	framework/generate/sacrebleu.c \
 	framework/generate/scoring_internal.h \
+	framework/generate/text.c \
 	framework/generate/tokenizer_13a.c \
 	framework/generate/utf8.c \
 	framework/generate/word_ids.c

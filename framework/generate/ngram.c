@@ -1,5 +1,4 @@
-/* ngram.c: the n-gram count table both BLEU flavours count with, and the
- * small buffer helpers of the scoring files. libbleu keys a std::map by a
+/* ngram.c: the n-gram count table both BLEU flavours count with. libbleu keys a std::map by a
  * 64-bit FNV hash alone; we hash the same way but also compare the ids, so a
  * hash collision cannot fake a match. */
 #include "generate/scoring_internal.h"
@@ -54,36 +53,4 @@ fsq_ngram_entry *fsq_ngram_table_find(fsq_ngram_table *t, const int32_t *seq, ui
     }
     if (e->hash == h && e->n == n && memcmp(e->seq, seq, n * sizeof *seq) == 0) return e;
   }
-}
-
-fsq_status fsq_grow(void **items, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return FSQ_OK;
-  size_t c = *cap ? *cap : 16;
-  while (c < need) c *= 2;
-  void *p = realloc(*items, c * elem);
-  if (p == NULL) return fsq_error(FSQ_ERR_NOMEM, "scoring: out of memory");
-  *items = p;
-  *cap = c;
-  return FSQ_OK;
-}
-
-fsq_status fsq_text_reserve(fsq_text *text, size_t extra) {
-  void *p = text->data;
-  fsq_status st = fsq_grow(&p, &text->cap, text->len + extra + 1, 1);
-  text->data = p;
-  return st;
-}
-
-fsq_status fsq_text_append(fsq_text *text, const char *s, size_t len) {
-  if (fsq_text_reserve(text, len) != FSQ_OK) return fsq_error_code();
-  memcpy(text->data + text->len, s, len);
-  text->len += len;
-  text->data[text->len] = '\0';
-  return FSQ_OK;
-}
-
-void fsq_text_free(fsq_text *text) {
-  free(text->data);
-  text->data = NULL;
-  text->len = text->cap = 0;
 }

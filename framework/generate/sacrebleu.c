@@ -50,22 +50,6 @@ void fsq_sacrebleu_free(fsq_sacrebleu *sb) {
 const fsq_sacrebleu_stats *fsq_sacrebleu_get_stats(const fsq_sacrebleu *sb) { return &sb->stats; }
 uint64_t fsq_sacrebleu_tokenized_lines(const fsq_sacrebleu *sb) { return sb->tokenized_lines; }
 
-/* Length of s once str.rstrip() has removed trailing whitespace. */
-static size_t rstripped_len(const char *s, size_t len) {
-  size_t keep = 0;
-  for (size_t i = 0; i < len;) {
-    size_t sp = fsq_utf8_space(s + i, len - i);
-    if (sp > 0) {
-      i += sp;
-    } else {
-      uint32_t cp;
-      i += fsq_utf8_decode(s + i, len - i, &cp);
-      keep = i;
-    }
-  }
-  return keep;
-}
-
 /* Lowercase, rstrip, tokenize one segment and map its tokens to ids in
  * (*ids)[0..*n). is_hyp counts lines that look tokenized. */
 static fsq_status segment_ids(fsq_sacrebleu *sb, const char *s, size_t len, int is_hyp,
@@ -75,7 +59,8 @@ static fsq_status segment_ids(fsq_sacrebleu *sb, const char *s, size_t len, int 
     s = sb->lower.data;
     len = sb->lower.len;
   }
-  len = rstripped_len(s, len);
+  size_t start;
+  fsq_utf8_strip(s, len, 0, 1, &start, &len);
   if (is_hyp && sb->tokenizer == FSQ_SACREBLEU_TOK_13A && len >= 2 && s[len - 2] == ' ' &&
       s[len - 1] == '.')
     sb->tokenized_lines++;

@@ -33,8 +33,14 @@ fsq_ngram_entry *fsq_ngram_table_find(fsq_ngram_table *t, const int32_t *seq, ui
 /* Makes room for len+extra+1 bytes. */
 fsq_status fsq_text_reserve(fsq_text *text, size_t extra);
 fsq_status fsq_text_append(fsq_text *text, const char *s, size_t len);
+/* out = in.replace(from, to), Python's non-overlapping left-to-right replace. */
+fsq_status fsq_text_replace(const fsq_text *in, const char *from, const char *to, fsq_text *out);
 /* Grows an array of elem-sized items to hold at least need of them. */
 fsq_status fsq_grow(void **items, size_t *cap, size_t need, size_t elem);
+
+/* str.strip() (left and right), lstrip() or rstrip(): s[*start..*end)
+ * without the Unicode whitespace at the chosen ends. */
+void fsq_utf8_strip(const char *s, size_t len, int left, int right, size_t *start, size_t *end);
 
 /* Decodes the UTF-8 character at s (valid input), setting *cp; returns its length. */
 size_t fsq_utf8_decode(const char *s, size_t left, uint32_t *cp);

@@ -18,23 +18,6 @@ static int is_split_punct(char c) {
          (u >= 0x28 && u <= 0x2B) || (u >= 0x3A && u <= 0x40) || u == 0x2F;
 }
 
-/* str.replace(from, to) of in into out. */
-static fsq_status replace_all(const fsq_text *in, const char *from, const char *to, fsq_text *out) {
-  size_t flen = strlen(from), tlen = strlen(to);
-  out->len = 0;
-  if (fsq_text_reserve(out, in->len) != FSQ_OK) return fsq_error_code();
-  for (size_t i = 0; i < in->len;) {
-    if (in->len - i >= flen && memcmp(in->data + i, from, flen) == 0) {
-      if (fsq_text_append(out, to, tlen) != FSQ_OK) return fsq_error_code();
-      i += flen;
-    } else {
-      if (fsq_text_append(out, in->data + i, 1) != FSQ_OK) return fsq_error_code();
-      i++;
-    }
-  }
-  return fsq_text_append(out, "", 0);
-}
-
 /* The four regex passes of TokenizerRegexp, in order; pass selects which. */
 static fsq_status regex_pass(int pass, const fsq_text *in, fsq_text *out) {
   const char *s = in->data;
@@ -96,7 +79,7 @@ fsq_status fsq_tokenize_13a_with(const char *line, size_t len, fsq_text *out, fs
   fsq_status st = fsq_text_append(a, " ", 1);
   if (st == FSQ_OK) st = fsq_text_append(a, line, len);
   for (size_t r = 0; st == FSQ_OK && r < sizeof replacements / sizeof *replacements; r++) {
-    st = replace_all(a, replacements[r][0], replacements[r][1], b);
+    st = fsq_text_replace(a, replacements[r][0], replacements[r][1], b);
     fsq_text t = *a;
     *a = *b, *b = t;
   }

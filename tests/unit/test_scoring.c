@@ -6,7 +6,7 @@
  * - "sacrebleu test_bleu.py": the published vectors of sacreBLEU's test
  *   suite (mjpost/sacrebleu test/test_bleu.py), checked to the same
  *   EPSILON = 1e-8 that suite uses.
- * - 13a cases: derived by applying tokenizer_13a.py's replacements and four
+ * - 13a and post_process cases: derived by applying tokenizer_13a.py's replacements and four
  *   regular expressions by hand; each comment names the rule that fires. */
 #include "generate/fsq_scoring.h"
 #include "fsq_test.h"
@@ -347,6 +347,38 @@ static void test_sacrebleu_lowercase_and_tokenized_warning_count(void) {
   fsq_sacrebleu_free(sb);
 }
 
+static void check_post(const char *in, const char *symbol, const char *expected) {
+  fsq_text t = {0};
+  CU_ASSERT_EQUAL_FATAL(fsq_post_process(in, strlen(in), symbol, &t), FSQ_OK);
+  CU_ASSERT_STRING_EQUAL(t.data, expected);
+  fsq_text_free(&t);
+}
+
+/* Expected strings follow data_utils.post_process step by step (by hand). */
+static void test_post_process_removes_bpe_marks(void) {
+  /* ("the new@@ est model@@ s" + " ").replace("@@ ", "").rstrip() */
+  check_post("the new@@ est model@@ s", "@@ ", "the newest models");
+  check_post("the new@@ est model@@ s", "subword_nmt", "the newest models");
+  check_post("a b@@", "subword_nmt", "a b");        /* "a b@@ " -> "a b" */
+  check_post("new@@ est", "@@", "new est");          /* only "@@" goes */
+  /* remove spaces, then U+2581 -> " ", then strip */
+  check_post("\xe2\x96\x81Hello \xe2\x96\x81wor ld .", "sentencepiece", "Hello world.");
+  check_post("_Hello _wor ld", "wordpiece", "Hello world");
+  check_post("h e l l o | w o r l d |", "letter", "hello world");
+  check_post("hel lo_EOW world_EOW", "_EOW", "hello world");
+  /* "<SIL>" dropped, runs of spaces collapsed, stripped */
+  check_post("<SIL> a  <SIL> b <SIL>", "silence", "a b");
+  check_post("  x@@ y  ", "none", "  x@@ y  ");
+  check_post("  x@@ y  ", NULL, "  x@@ y  ");
+}
+
+static void test_post_process_refuses_unknown_symbol(void) {
+  fsq_text t = {0};
+  CU_ASSERT_EQUAL(fsq_post_process("a", 1, "bpe", &t), FSQ_ERR_INVALID);
+  CU_ASSERT_STRING_EQUAL(fsq_error_message(), "Unknown post_process option: bpe");
+  fsq_text_free(&t);
+}
+
 int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_fairseq_bleu_perfect_match_is_100),
@@ -373,6 +405,8 @@ int main(void) {
       FSQ_TEST_CASE(test_sacrebleu_corpus_matches_published_vectors),
       FSQ_TEST_CASE(test_sacrebleu_format_and_exp_smoothing_without_matches),
       FSQ_TEST_CASE(test_sacrebleu_lowercase_and_tokenized_warning_count),
+      FSQ_TEST_CASE(test_post_process_removes_bpe_marks),
+      FSQ_TEST_CASE(test_post_process_refuses_unknown_symbol),
       FSQ_TEST_END};
   return fsq_test_main("scoring", cases);
 }
