@@ -148,7 +148,10 @@ static void print_namespace(const score_args *a) {
 }
 
 /* fairseq's Scorer over Dictionary-encoded lines; with sentence_bleu one
- * "i BLEU4 = ..." line per pair, after Scorer.reset(one_init=True). */
+ * "i BLEU4 = ..." line per pair, after Scorer.reset(one_init=True). (Since
+ * fairseq's scorers take a config object, score.py's sentence-BLEU branch,
+ * which still calls bleu.Scorer(pad, eos, unk), raises TypeError; this is
+ * the output of the versions where that call worked.) */
 static fsq_status score_fairseq(const score_args *a, const text_file *sys, const text_file *ref,
                                 FILE *out) {
   fsq_bleu *bleu = fsq_bleu_new(FSQ_WORD_PAD, FSQ_WORD_EOS, FSQ_WORD_UNK);

@@ -38,24 +38,30 @@ void fsq_text_free(fsq_text *text) {
   text->len = text->cap = 0;
 }
 
-/* str.replace(from, to) of in into out. */
+/* str.replace(from, to) of in into out: memchr to the next candidate, then
+ * copy whole runs, since most lines hold no occurrence at all. */
 fsq_status fsq_text_replace(const fsq_text *in, const char *from, const char *to, fsq_text *out) {
   size_t flen = strlen(from), tlen = strlen(to);
   if (flen == 0) return fsq_error(FSQ_ERR_INTERNAL, "text: replacing the empty string");
   out->len = 0;
   if (fsq_text_reserve(out, in->len) != FSQ_OK) return fsq_error_code();
-  for (size_t i = 0; i < in->len;) {
-    if (in->len - i >= flen && memcmp(in->data + i, from, flen) == 0) {
-      if (fsq_text_append(out, to, tlen) != FSQ_OK) return fsq_error_code();
-      i += flen;
-    } else {
-      if (fsq_text_append(out, in->data + i, 1) != FSQ_OK) return fsq_error_code();
+  size_t i = 0, copied = 0;
+  while (i + flen <= in->len) {
+    const char *hit = memchr(in->data + i, from[0], in->len - flen + 1 - i);
+    if (hit == NULL) break;
+    i = (size_t)(hit - in->data);
+    if (memcmp(hit, from, flen) != 0) {
       i++;
+      continue;
     }
+    if (fsq_text_append(out, in->data + copied, i - copied) != FSQ_OK ||
+        fsq_text_append(out, to, tlen) != FSQ_OK)
+      return fsq_error_code();
+    i += flen;
+    copied = i;
   }
-  return fsq_text_append(out, "", 0);
+  return fsq_text_append(out, in->data + copied, in->len - copied);
 }
-
 
 void fsq_utf8_strip(const char *s, size_t len, int left, int right, size_t *start, size_t *end) {
   size_t i = 0, keep = 0, first = len;

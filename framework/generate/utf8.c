@@ -67,6 +67,8 @@ int fsq_unicode_isspace(uint32_t c) {
 
 size_t fsq_utf8_space(const char *s, size_t left) {
   if (left == 0) return 0;
+  unsigned char c = (unsigned char)s[0];
+  if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20); /* fast path */
   uint32_t cp;
   size_t n = fsq_utf8_decode(s, left, &cp);
   return fsq_unicode_isspace(cp) ? n : 0;
@@ -75,6 +77,12 @@ size_t fsq_utf8_space(const char *s, size_t left) {
 size_t fsq_utf8_word_len(const char *s, size_t left) {
   size_t i = 0;
   while (i < left) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x80) { /* ASCII fast path */
+      if ((c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20)) break;
+      i++;
+      continue;
+    }
     uint32_t cp;
     size_t n = fsq_utf8_decode(s + i, left - i, &cp);
     if (fsq_unicode_isspace(cp)) break;
