@@ -127,7 +127,8 @@ static void print_repr(const char *s) {
     else if (c == '\r') fputs("\\r", stdout);
     else if (c == '\t') fputs("\\t", stdout);
     else if (c < 0x20 || c == 0x7F) printf("\\x%02x", c);
-    else if (c == 0xC2 && (unsigned char)s[i + 1] <= 0xA0) printf("\\x%02x", (unsigned char)s[i + 1]);
+    else if (c == 0xC2 && ((unsigned char)s[i + 1] <= 0xA0 || (unsigned char)s[i + 1] == 0xAD))
+      printf("\\x%02x", (unsigned char)s[i + 1]); /* C1 controls, NBSP, soft hyphen */
     else fwrite(s + i, 1, len, stdout);
     i += len;
   }

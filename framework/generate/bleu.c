@@ -46,11 +46,12 @@ const fsq_bleu_stat *fsq_bleu_get_stat(const fsq_bleu *b) { return &b->stat; }
 /* bleu_ltrim + bleu_rtrim: leading pads; then trailing eos/pad, but libbleu's
  * loop stops at index 0, so a lone eos (an empty line) stays one token. */
 static void trim(const int32_t **s, size_t *len, int32_t pad, int32_t eos) {
+  if (*len == 0) return; /* libbleu reads out of bounds here; nothing to count */
   size_t start = 0;
   while (start < *len && (*s)[start] == pad) start++;
   *s += start;
   *len -= start;
-  if (*len == 0) return; /* libbleu reads out of bounds here; nothing to count */
+  if (*len == 0) return; /* all pads */
   size_t end = *len - 1;
   while (end > 0 && ((*s)[end] == eos || (*s)[end] == pad)) end--;
   *len = end + 1;

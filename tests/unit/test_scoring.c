@@ -113,6 +113,10 @@ static void test_fairseq_bleu_never_matches_unk_and_trims_pad_eos(void) {
   CU_ASSERT_EQUAL(s->count[0], 2);
   CU_ASSERT_EQUAL(s->match[1], 0);
   CU_ASSERT_EQUAL(s->count[1], 1);
+  const int32_t pads[] = {1, 1};
+  CU_ASSERT_EQUAL(fsq_bleu_add(b, NULL, 0, pads, 2), FSQ_OK); /* nothing left to count */
+  CU_ASSERT_EQUAL(s->reflen, 2);
+  CU_ASSERT_EQUAL(s->predlen, 2);
   const int32_t negative[] = {4, -1};
   CU_ASSERT_EQUAL(fsq_bleu_add(b, negative, 2, pred, 3), FSQ_ERR_INVALID);
   fsq_bleu_free(b);
