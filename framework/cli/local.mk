@@ -4,3 +4,16 @@ FSQ_PROGRAM_LIBS = libfsq.la $(JSONC_LIBS)
 bin_PROGRAMS += fairseq-components
 fairseq_components_SOURCES = framework/cli/fairseq_components.c
 fairseq_components_LDADD = $(FSQ_PROGRAM_LIBS)
+
+bin_PROGRAMS += fairseq-score
+fairseq_score_SOURCES = framework/cli/fairseq_score.c
+fairseq_score_LDADD = $(FSQ_PROGRAM_LIBS)
+TESTS += tests/e2e/test_score.sh
+EXTRA_DIST += tests/e2e/test_score.sh \
+	tests/fixtures/score/hyp.txt \
+	tests/fixtures/score/hyp_mixed_case_crlf.txt \
+	tests/fixtures/score/hyp_punct.txt \
+	tests/fixtures/score/hyp_short.txt \
+	tests/fixtures/score/latin1.txt \
+	tests/fixtures/score/ref.txt \
+	tests/fixtures/score/ref_punct.txt
