@@ -11,7 +11,7 @@ fsq_cuda_HEADERS = kernels/cuda/fsq_cuda.h
 if HAVE_CUDA
 FSQ_CUDA_OBJECTS = $(FSQ_CUDA_SOURCES:.cu=.lo)
 libfsq_la_LIBADD += $(FSQ_CUDA_OBJECTS) $(CUDA_LIBS)
-libfsq_la_DEPENDENCIES = $(FSQ_CUDA_OBJECTS)
+EXTRA_libfsq_la_DEPENDENCIES = $(FSQ_CUDA_OBJECTS)
 CLEANFILES += $(FSQ_CUDA_OBJECTS) kernels/cuda/.libs/*.o
 
 SUFFIXES = .cu .lo
