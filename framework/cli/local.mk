@@ -4,3 +4,11 @@ FSQ_PROGRAM_LIBS = libfsq.la $(JSONC_LIBS)
 bin_PROGRAMS += fairseq-components
 fairseq_components_SOURCES = framework/cli/fairseq_components.c
 fairseq_components_LDADD = $(FSQ_PROGRAM_LIBS)
+
+bin_PROGRAMS += fairseq-preprocess
+fairseq_preprocess_SOURCES = framework/cli/fairseq_preprocess.c
+fairseq_preprocess_LDADD = $(FSQ_PROGRAM_LIBS)
+
+# fairseq-preprocess end-to-end tests against fairseq's own outputs.
+TESTS += tests/e2e/test_preprocess_golden.sh
+EXTRA_DIST += tests/e2e/test_preprocess_golden.sh tests/fixtures/preprocess
