@@ -12,3 +12,14 @@ libfsq_la_SOURCES += \
 	framework/data/tokenize.c
 fsq_datadir = $(pkgincludedir)/data
 fsq_data_HEADERS = framework/data/fsq_data.h
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_data_dictionary tests/unit/test_data_indexed
+tests_unit_test_data_dictionary_SOURCES = tests/unit/test_data_dictionary.c
+tests_unit_test_data_dictionary_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_data_dictionary_LDADD = $(FSQ_TEST_LIBS)
+tests_unit_test_data_indexed_SOURCES = tests/unit/test_data_indexed.c
+tests_unit_test_data_indexed_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_data_indexed_LDADD = $(FSQ_TEST_LIBS)
+TESTS += tests/unit/test_data_dictionary tests/unit/test_data_indexed
+endif

@@ -331,7 +331,9 @@ void fsq_format_py3(double x, char *buf, size_t size) {
   char e[64];
   snprintf(e, sizeof e, "%.2e", x); /* rounds to 3 significant digits first */
   int exp = atoi(strchr(e, 'e') + 1);
-  if (exp >= -4 && exp < 3) {
+  /* Python's "no type" format: fixed notation needs a decimal digit too,
+   * so it is used only while the number has fewer than 3 integer digits. */
+  if (exp >= -4 && exp < 2) {
     snprintf(buf, size, "%.*f", 2 - exp, x);
     size_t n = strlen(buf);
     while (n > 0 && buf[n - 1] == '0') buf[--n] = '\0';

@@ -54,5 +54,14 @@ run separate_threshold sep3 -s src -t tgt --trainpref input/train --validpref in
 run joined_nwords joined1 $pair --validpref input/valid --testpref input/test \
   --joined-dictionary --nwordssrc 1000 --workers 1
 
+# --dict-only: the same dictionaries and nothing else
+"$bin" $pair --thresholdsrc 2 --thresholdtgt 2 --dict-only --destdir dictonly > /dev/null
+[ "$(ls dictonly | tr '\n' ' ')" = "dict.src.txt dict.tgt.txt preprocess.log " ] ||
+  { echo "FAIL: --dict-only wrote $(ls dictonly)"; fail=1; }
+cmp dictonly/dict.src.txt "$fix/separate_threshold/dict.src.txt" || fail=1
+# --dataset-impl raw: fairseq copies the text files
+"$bin" $pair --validpref input/valid --dataset-impl raw --destdir raw > /dev/null
+cmp raw/valid.src-tgt.tgt input/valid.tgt || { echo "FAIL: raw copy differs"; fail=1; }
+
 [ "$fail" -eq 0 ] && echo "PASS: all golden preprocess cases byte-identical"
 exit "$fail"
