@@ -112,6 +112,131 @@ fsq_index_dtype fsq_indexed_dtype(const fsq_indexed *ds);
 int64_t fsq_indexed_item_size(const fsq_indexed *ds, size_t i); /* elements */
 /* out: [item_size(i)] as int64. */
 void fsq_indexed_get(const fsq_indexed *ds, size_t i, int64_t *out);
+/* out: [count], elements start..start+count of item i (caller checks bounds). */
+void fsq_indexed_get_range(const fsq_indexed *ds, size_t i, int64_t start, int64_t count,
+                           int64_t *out);
+
+/* ---- ordering, filtering, batching ---------------------------------------
+ * fairseq's ordered_indices, filter_by_size and batch_by_size
+ * (fairseq/data/data_utils.py, data_utils_fast.pyx). */
+
+/* *out (malloc'd, [n]): 0..n-1 sorted by primary size, ties by secondary
+ * size (may be NULL), ties by a Philox permutation of (seed) when shuffle,
+ * else by index. LanguagePairDataset passes (src_sizes, tgt_sizes). */
+fsq_status fsq_data_ordered_indices(size_t n, const int64_t *primary, const int64_t *secondary,
+                                    int shuffle, uint64_t seed, uint32_t **out);
+/* Drops indices whose src size > max_src or tgt size > max_tgt (a limit
+ * <= 0 or sizes NULL: no limit), keeping order. Without ignore_invalid the
+ * first such index is an error naming it, as in fairseq. */
+fsq_status fsq_data_filter_by_size(uint32_t *indices, size_t *n, const int64_t *src_sizes,
+                                   const int64_t *tgt_sizes, int64_t max_src, int64_t max_tgt,
+                                   int ignore_invalid, size_t *n_ignored);
+
+/* Batches: batch b is indices[offsets[b] .. offsets[b+1]). */
+typedef struct fsq_batches {
+  uint32_t *indices; /* [n] */
+  size_t *offsets;   /* [count + 1] */
+  size_t count;
+} fsq_batches;
+
+/* batch_by_size: consecutive indices while (len+1) * max num_tokens <=
+ * max_tokens and len < max_sentences (<= 0: no limit); a full batch keeps a
+ * multiple of bsz_mult sentences (or its remainder when smaller). */
+fsq_status fsq_data_batch_by_size(const uint32_t *indices, size_t n, const int64_t *num_tokens,
+                                  int64_t max_tokens, int64_t max_sentences, int64_t bsz_mult,
+                                  fsq_batches *out);
+void fsq_batches_free(fsq_batches *b);
+
+/* ---- epoch iterator ---------------------------------------------------------
+ * EpochBatchIterator + ShardedIterator: the batches are fixed for the run;
+ * each epoch shuffles their order with Philox(seed + epoch) (not numpy's
+ * stream), then rank shard_id takes batches shard_id, shard_id + shards, ...
+ * Every rank gets ceil(count / shards) batches: a rank that runs out gets
+ * empty batches (count 0), like fairseq's fill_value=[], for which the
+ * trainer runs a dummy step so collective calls stay matched. */
+typedef struct fsq_epoch_iter fsq_epoch_iter;
+
+fsq_status fsq_epoch_iter_new(const fsq_batches *batches, uint64_t seed, int shuffle,
+                              int num_shards, int shard_id, fsq_epoch_iter **out);
+void fsq_epoch_iter_free(fsq_epoch_iter *it);
+size_t fsq_epoch_iter_len(const fsq_epoch_iter *it); /* batches per epoch on this shard */
+/* Starts epoch (1-based) at its first batch. */
+fsq_status fsq_epoch_iter_begin(fsq_epoch_iter *it, int64_t epoch);
+/* The next batch of the epoch: returns 1 and sets *indices and *count
+ * (into the iterator's storage; count 0 for a filler batch), or returns 0
+ * at the end of the epoch. */
+int fsq_epoch_iter_next(fsq_epoch_iter *it, const uint32_t **indices, size_t *count);
+/* (epoch, batches already taken in it): what a checkpoint stores. */
+void fsq_epoch_iter_position(const fsq_epoch_iter *it, int64_t *epoch, size_t *index);
+/* Continues epoch at batch index: the same batches a run that never
+ * stopped would see next. */
+fsq_status fsq_epoch_iter_restore(fsq_epoch_iter *it, int64_t epoch, size_t index);
+
+/* ---- language pair dataset ---------------------------------------------------
+ * LanguagePairDataset + its collater: source left-padded (default), target
+ * right-padded, prev_output_tokens = target with </s> moved to the front,
+ * samples sorted by source length, longest first (stable). */
+typedef struct fsq_pair_dataset {
+  const fsq_indexed *src, *tgt; /* tgt may be NULL */
+  size_t n;
+  int64_t *src_sizes, *tgt_sizes; /* [n], owned (tgt_sizes NULL without tgt) */
+  int64_t *num_tokens;            /* [n] max(src, tgt), owned */
+  int left_pad_source, left_pad_target;
+} fsq_pair_dataset;
+
+fsq_status fsq_pair_dataset_init(fsq_pair_dataset *ds, const fsq_indexed *src,
+                                 const fsq_indexed *tgt, int left_pad_source, int left_pad_target);
+void fsq_pair_dataset_free(fsq_pair_dataset *ds);
+
+typedef struct fsq_pair_batch {
+  int64_t bsz, src_len, tgt_len; /* tgt_len 0 without target */
+  int64_t *id;                   /* [bsz] dataset indices */
+  int64_t *src_tokens;           /* [bsz, src_len] */
+  int64_t *src_lengths;          /* [bsz] */
+  int64_t *target;               /* [bsz, tgt_len] or NULL */
+  int64_t *prev_output_tokens;   /* [bsz, tgt_len] or NULL */
+  int64_t ntokens;               /* target tokens (source tokens without target) */
+} fsq_pair_batch;
+
+/* Arrays come from arena (reset it once the batch is used). */
+fsq_status fsq_pair_collate(const fsq_pair_dataset *ds, const uint32_t *indices, size_t count,
+                            fsq_arena *arena, fsq_pair_batch *out);
+
+/* ---- token blocks for language modeling ---------------------------------------
+ * TokenBlockDataset (include_targets) + MonolingualDataset's collater. */
+typedef enum fsq_break_mode {
+  FSQ_BREAK_NONE,
+  FSQ_BREAK_COMPLETE,
+  FSQ_BREAK_COMPLETE_DOC,
+  FSQ_BREAK_EOS
+} fsq_break_mode;
+
+fsq_status fsq_break_mode_parse(const char *name, fsq_break_mode *out);
+
+typedef struct fsq_token_blocks {
+  const fsq_indexed *ds;
+  size_t n;               /* blocks */
+  int64_t *starts, *ends; /* [n] positions in the concatenated token stream */
+  int64_t *sizes;         /* [n] ends - starts */
+  int64_t *cum;           /* [items + 1] stream position of each item */
+  size_t nitems;
+} fsq_token_blocks;
+
+fsq_status fsq_token_blocks_init(fsq_token_blocks *tb, const fsq_indexed *ds,
+                                 int64_t tokens_per_sample, fsq_break_mode mode);
+void fsq_token_blocks_free(fsq_token_blocks *tb);
+
+typedef struct fsq_lm_batch {
+  int64_t bsz, len;
+  int64_t *id;          /* [bsz] */
+  int64_t *src_tokens;  /* [bsz, len] stream shifted right by one (</s> first) */
+  int64_t *src_lengths; /* [bsz] */
+  int64_t *target;      /* [bsz, len] the block, right-padded */
+  int64_t ntokens;
+} fsq_lm_batch;
+
+fsq_status fsq_token_blocks_collate(const fsq_token_blocks *tb, const uint32_t *indices,
+                                    size_t count, fsq_arena *arena, fsq_lm_batch *out);
 
 /* ---- fairseq-preprocess -----------------------------------------------------
  * Builds or loads the dictionaries and binarizes every split into destdir,

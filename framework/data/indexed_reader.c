@@ -204,15 +204,24 @@ static int64_t element(const unsigned char *p, fsq_index_dtype t) {
   }
 }
 
-void fsq_indexed_get(const fsq_indexed *ds, size_t i, int64_t *out) {
-  int64_t n = fsq_indexed_item_size(ds, i);
+void fsq_indexed_get_range(const fsq_indexed *ds, size_t i, int64_t start, int64_t count,
+                           int64_t *out) {
   const unsigned char *p;
   if (ds->legacy)
     p = ds->bin.p + get_u64(ds->data_offsets + 8 * i) * ds->elem;
   else
     p = ds->bin.p + get_u64(ds->pointers + 8 * i);
-  for (int64_t k = 0; k < n; k++) {
+  p += (size_t)start * ds->elem;
+  if (ds->dtype == FSQ_IDX_UINT16 && !ds->legacy) { /* the common case, kept simple to vectorize */
+    for (int64_t k = 0; k < count; k++) out[k] = (uint16_t)(p[2 * k] | p[2 * k + 1] << 8);
+    return;
+  }
+  for (int64_t k = 0; k < count; k++) {
     out[k] = element(p + (size_t)k * ds->elem, ds->dtype);
     if (ds->legacy) out[k] -= 1; /* the writer stored value + 1 (Lua) */
   }
+}
+
+void fsq_indexed_get(const fsq_indexed *ds, size_t i, int64_t *out) {
+  fsq_indexed_get_range(ds, i, 0, fsq_indexed_item_size(ds, i), out);
 }
