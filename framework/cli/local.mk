@@ -10,6 +10,8 @@ fairseq_preprocess_SOURCES = framework/cli/fairseq_preprocess.c
 fairseq_preprocess_LDADD = $(FSQ_PROGRAM_LIBS)
 
 # fairseq-preprocess end-to-end tests against fairseq's own outputs.
-TESTS += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_errors.sh
+TESTS += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_errors.sh \
+	tests/e2e/test_preprocess_toy.sh
 EXTRA_DIST += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_errors.sh \
+	tests/e2e/test_preprocess_toy.sh \
 	tests/fixtures/preprocess
