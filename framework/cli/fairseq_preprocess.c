@@ -121,7 +121,6 @@ int main(int argc, char **argv) {
         .dataset_impl = get_str(cfg, "dataset_impl"),
         .namespace_line = ns,
     };
-    if (a.only_source) a.target_lang = NULL; /* fairseq names files "<src>-None" */
     if (fsq_preprocess_run(&a) != FSQ_OK) {
       fprintf(stderr, "fairseq-preprocess: error: %s\n", fsq_error_message());
       status = 1;
