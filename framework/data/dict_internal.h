@@ -14,7 +14,7 @@ struct fsq_dictionary {
   int64_t *counts;
   uint64_t *hashes;
   size_t size, cap;
-  int32_t *table; /* open addressing, -1 = empty; power-of-two size */
+  uint64_t *table; /* open addressing, see dictionary.c; power-of-two size */
   size_t table_cap;
 };
 

@@ -8,27 +8,48 @@
 
 static const char *const special_words[FSQ_DICT_NSPECIAL] = {"<s>", "<pad>", "</s>", "<unk>"};
 
-uint64_t fsq_dict_hash(const char *s, size_t len) {
-  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a final mix */
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+static uint64_t mix(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
   return h ^ (h >> 33);
 }
 
+/* Eight bytes at a time, then murmur3's finalizer. */
+uint64_t fsq_dict_hash(const char *s, size_t len) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0x100000001b3ull);
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    h = (h ^ w) * 0x87c37b91114253d5ull;
+    h = (h << 31) | (h >> 33);
+  }
+  if (i < len) {
+    uint64_t w = 0;
+    memcpy(&w, s + i, len - i);
+    h = (h ^ w) * 0x87c37b91114253d5ull;
+  }
+  return mix(h);
+}
+
+/* A table slot: 0 = empty, else the hash's high 32 bits above (index + 1),
+ * so that most mismatches are rejected without touching the symbols. */
+static uint64_t slot_value(uint64_t h, size_t idx) { return (h & 0xffffffff00000000ull) | (idx + 1); }
+static int32_t slot_index(uint64_t v) { return (int32_t)(v & 0xffffffffu) - 1; }
+
 static int grow_table(fsq_dictionary *d) {
   size_t cap = d->table_cap ? d->table_cap * 2 : 64;
-  int32_t *t = malloc(cap * sizeof *t);
+  uint64_t *t = calloc(cap, sizeof *t);
   if (t == NULL) return -1;
-  for (size_t i = 0; i < cap; i++) t[i] = -1;
-  /* Re-insert through indices[] would lose overwritten entries' targets, so
-   * re-insert the live slots of the old table. */
+  /* re-insert the live slots (an overwritten word's old entry has none) */
   for (size_t i = 0; i < d->table_cap; i++) {
-    int32_t idx = d->table[i];
-    if (idx < 0) continue;
-    size_t j = d->hashes[idx] & (cap - 1);
-    while (t[j] >= 0) j = (j + 1) & (cap - 1);
-    t[j] = idx;
+    uint64_t v = d->table[i];
+    if (v == 0) continue;
+    size_t j = d->hashes[slot_index(v)] & (cap - 1);
+    while (t[j] != 0) j = (j + 1) & (cap - 1);
+    t[j] = v;
   }
   free(d->table);
   d->table = t;
@@ -39,12 +60,14 @@ static int grow_table(fsq_dictionary *d) {
 /* The table slot holding word, or the empty slot where it would go. */
 static size_t find_slot(const fsq_dictionary *d, const char *w, size_t len, uint64_t h) {
   size_t mask = d->table_cap - 1, j = h & mask;
+  uint64_t tag = h & 0xffffffff00000000ull;
   for (;;) {
-    int32_t idx = d->table[j];
-    if (idx < 0) return j;
-    if (d->hashes[idx] == h && d->lens[idx] == len &&
-        memcmp(d->chars + d->offsets[idx], w, len) == 0)
-      return j;
+    uint64_t v = d->table[j];
+    if (v == 0) return j;
+    if ((v & 0xffffffff00000000ull) == tag) {
+      int32_t idx = slot_index(v);
+      if (d->lens[idx] == len && memcmp(d->chars + d->offsets[idx], w, len) == 0) return j;
+    }
     j = (j + 1) & mask;
   }
 }
@@ -91,13 +114,13 @@ int32_t fsq_dictionary_add(fsq_dictionary *d, const char *word, size_t len, int6
   if ((d->size + 1) * 2 > d->table_cap && grow_table(d) != 0) goto nomem;
   uint64_t h = fsq_dict_hash(word, len);
   size_t slot = find_slot(d, word, len, h);
-  int32_t idx = d->table[slot];
+  int32_t idx = slot_index(d->table[slot]);
   if (idx >= 0 && !overwrite) {
     d->counts[idx] += n;
     return idx;
   }
   if (append_symbol(d, word, len, n, h) != 0) goto nomem;
-  d->table[slot] = (int32_t)(d->size - 1);
+  d->table[slot] = slot_value(h, d->size - 1);
   return (int32_t)(d->size - 1);
 nomem:
   fsq_error(FSQ_ERR_NOMEM, "dictionary: out of memory");
@@ -106,7 +129,7 @@ nomem:
 
 int32_t fsq_dictionary_find(const fsq_dictionary *d, const char *word, size_t len) {
   if (d->table_cap == 0) return -1;
-  return d->table[find_slot(d, word, len, fsq_dict_hash(word, len))];
+  return slot_index(d->table[find_slot(d, word, len, fsq_dict_hash(word, len))]);
 }
 
 fsq_dictionary *fsq_dictionary_new(void) {
