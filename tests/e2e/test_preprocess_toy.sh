@@ -29,6 +29,11 @@ for f in "$tmp/out1"/*; do
   [ "$name" = preprocess.log ] && continue
   cmp "$f" "$tmp/out2/$name" || { echo "FAIL: $name differs between 1 and 2 workers"; fail=1; }
 done
+# comma lists: valid, valid1, ...
+"$bin" -s src -t tgt --srcdict "$tmp/out1/dict.src.txt" --tgtdict "$tmp/out1/dict.tgt.txt" \
+  --validpref "$tmp/a/valid,$tmp/a/test" --destdir "$tmp/multi" > /dev/null
+cmp "$tmp/multi/valid1.src-tgt.tgt.bin" "$tmp/out1/test.src-tgt.tgt.bin" ||
+  { echo "FAIL: valid1 is not the second valid prefix"; fail=1; }
 types=$(wc -l < "$tmp/out1/dict.src.txt")
 [ "$types" -gt 1000 ] || { echo "FAIL: only $types source types"; fail=1; }
 [ "$fail" -eq 0 ] && echo "PASS: toy corpus ($avg/10 tokens per line, $types source types)"
