@@ -146,15 +146,19 @@ static void *run_chunk(void *arg) {
   return NULL;
 }
 
-/* Cuts the text into `workers` chunks, runs them, and reports the first
- * failing chunk's error with its line number in the whole file. */
-static fsq_status run_chunks(const fsq_text *t, int workers, chunk *cs) {
-  size_t step = t->size / (size_t)workers;
+/* Cuts text[begin, end) into `workers` line-aligned chunks, runs them, and
+ * reports the first failing chunk's error with its line number in the whole
+ * file (lines_before = lines ahead of begin). */
+static fsq_status run_chunks(const fsq_text *t, size_t begin, size_t end, int workers, chunk *cs,
+                             size_t *lines_before) {
+  size_t step = (end - begin) / (size_t)workers;
   for (int i = 0; i < workers; i++) {
     cs[i].text = t;
-    cs[i].begin = i == 0 ? 0 : align_to_line(t, step * (size_t)i);
-    cs[i].end = t->size;
+    cs[i].begin = i == 0 ? begin : align_to_line(t, begin + step * (size_t)i);
+    if (cs[i].begin > end) cs[i].begin = end;
+    cs[i].end = end;
     if (i > 0) cs[i - 1].end = cs[i].begin;
+    cs[i].lines = 0;
   }
   pthread_t tid[workers > 1 ? workers : 1];
   int started[workers > 1 ? workers : 1];
@@ -164,15 +168,14 @@ static fsq_status run_chunks(const fsq_text *t, int workers, chunk *cs) {
   for (int i = 1; i < workers; i++)
     if (started[i]) pthread_join(tid[i], NULL);
     else run_chunk(&cs[i]);
-  size_t lines_before = 0;
   for (int i = 0; i < workers; i++) {
     if (cs[i].status != FSQ_OK) {
       if (cs[i].bad_line)
-        return fsq_error(cs[i].status, "%s:%zu: %s", t->path, lines_before + cs[i].bad_line,
+        return fsq_error(cs[i].status, "%s:%zu: %s", t->path, *lines_before + cs[i].bad_line,
                          cs[i].message);
       return fsq_error(cs[i].status, "%s: %s", t->path, cs[i].message);
     }
-    lines_before += cs[i].lines;
+    *lines_before += cs[i].lines;
   }
   return FSQ_OK;
 }
@@ -182,9 +185,10 @@ fsq_status fsq_binarize_count(const fsq_text *t, int workers, fsq_dictionary *d)
   chunk *cs = calloc((size_t)workers, sizeof *cs);
   if (cs == NULL) return fsq_error(FSQ_ERR_NOMEM, "%s: out of memory", t->path);
   fsq_status st = FSQ_OK;
+  size_t lines = 0;
   for (int i = 0; i < workers && st == FSQ_OK; i++)
     if ((cs[i].counts = fsq_dictionary_new()) == NULL) st = fsq_error_code();
-  if (st == FSQ_OK) st = run_chunks(t, workers, cs);
+  if (st == FSQ_OK) st = run_chunks(t, 0, t->size, workers, cs, &lines);
   for (int i = 0; i < workers; i++) {
     if (st == FSQ_OK) st = fsq_dictionary_merge(d, cs[i].counts);
     fsq_dictionary_free(cs[i].counts);
@@ -193,36 +197,49 @@ fsq_status fsq_binarize_count(const fsq_text *t, int workers, fsq_dictionary *d)
   return st;
 }
 
-fsq_status fsq_binarize_encode(const fsq_text *t, int workers, const fsq_dictionary *d,
-                               fsq_binarized **parts, int *nparts) {
-  if (workers < 1) workers = 1;
-  *parts = NULL;
-  *nparts = 0;
-  chunk *cs = calloc((size_t)workers, sizeof *cs);
-  fsq_binarized *out = calloc((size_t)workers, sizeof *out);
-  if (cs == NULL || out == NULL) {
-    free(cs);
-    free(out);
-    return fsq_error(FSQ_ERR_NOMEM, "%s: out of memory", t->path);
+/* Appends every encoded line of the chunks, in order, to w. */
+static fsq_status write_chunks(chunk *cs, int workers, fsq_indexed_writer *w,
+                               fsq_binarize_stats *stats) {
+  fsq_status st = FSQ_OK;
+  for (int i = 0; i < workers && st == FSQ_OK; i++) {
+    fsq_binarized *b = &cs[i].out;
+    const int32_t *tok = b->tokens;
+    for (size_t k = 0; k < b->nitems && st == FSQ_OK; k++) {
+      st = fsq_indexed_writer_add(w, tok, (size_t)b->sizes[k]);
+      tok += b->sizes[k];
+    }
+    stats->nseq += (int64_t)b->nitems;
+    stats->ntok += (int64_t)b->ntok;
+    stats->nunk += b->nunk;
+    b->nitems = b->ntok = 0; /* keep the buffers for the next segment */
+    b->nunk = 0;
   }
-  for (int i = 0; i < workers; i++) cs[i].dict = d;
-  fsq_status st = run_chunks(t, workers, cs);
-  for (int i = 0; i < workers; i++) out[i] = cs[i].out;
-  free(cs);
-  if (st != FSQ_OK) {
-    fsq_binarized_free(out, workers);
-    return st;
-  }
-  *parts = out;
-  *nparts = workers;
-  return FSQ_OK;
+  return st;
 }
 
-void fsq_binarized_free(fsq_binarized *parts, int nparts) {
-  if (parts == NULL) return;
-  for (int i = 0; i < nparts; i++) {
-    free(parts[i].tokens);
-    free(parts[i].sizes);
+fsq_status fsq_binarize_encode(const fsq_text *t, int workers, size_t segment_bytes,
+                               const fsq_dictionary *d, fsq_indexed_writer *w,
+                               fsq_binarize_stats *stats) {
+  if (workers < 1) workers = 1;
+  memset(stats, 0, sizeof *stats);
+  chunk *cs = calloc((size_t)workers, sizeof *cs);
+  if (cs == NULL) return fsq_error(FSQ_ERR_NOMEM, "%s: out of memory", t->path);
+  for (int i = 0; i < workers; i++) cs[i].dict = d;
+  /* Segments of about segment_bytes per worker bound the memory that
+   * encoded lines wait in before they are written. */
+  if (segment_bytes == 0) segment_bytes = FSQ_SEGMENT_BYTES;
+  size_t seg = segment_bytes * (size_t)workers, lines = 0, begin = 0;
+  fsq_status st = FSQ_OK;
+  while (begin < t->size && st == FSQ_OK) {
+    size_t end = t->size - begin > seg ? align_to_line(t, begin + seg) : t->size;
+    st = run_chunks(t, begin, end, workers, cs, &lines);
+    if (st == FSQ_OK) st = write_chunks(cs, workers, w, stats);
+    begin = end;
   }
-  free(parts);
+  for (int i = 0; i < workers; i++) {
+    free(cs[i].out.tokens);
+    free(cs[i].out.sizes);
+  }
+  free(cs);
+  return st;
 }

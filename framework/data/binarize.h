@@ -24,11 +24,20 @@ typedef struct fsq_binarized {
   int64_t nunk; /* words replaced by <unk> */
 } fsq_binarized;
 
+typedef struct fsq_binarize_stats {
+  int64_t nseq, ntok, nunk; /* lines, tokens (with </s>), words replaced by <unk> */
+} fsq_binarize_stats;
+
+/* Text each worker encodes per round before the results are written. */
+#define FSQ_SEGMENT_BYTES ((size_t)32 << 20)
+
 /* Adds every word of the file (and one </s> per line) to d's counts. */
 fsq_status fsq_binarize_count(const fsq_text *t, int workers, fsq_dictionary *d);
-/* Encodes every line; *parts[0..*nparts) in file order. */
-fsq_status fsq_binarize_encode(const fsq_text *t, int workers, const fsq_dictionary *d,
-                               fsq_binarized **parts, int *nparts);
-void fsq_binarized_free(fsq_binarized *parts, int nparts);
+/* Encodes every line (Dictionary.encode_line, </s> appended) into w, in
+ * file order whatever the number of workers; segment_bytes per worker and
+ * round (0: FSQ_SEGMENT_BYTES). */
+fsq_status fsq_binarize_encode(const fsq_text *t, int workers, size_t segment_bytes,
+                               const fsq_dictionary *d, fsq_indexed_writer *w,
+                               fsq_binarize_stats *stats);
 
 #endif

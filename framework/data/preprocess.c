@@ -117,24 +117,6 @@ static fsq_status build_dictionary(const fsq_preprocess_args *a, const char **la
   return FSQ_OK;
 }
 
-static fsq_status write_parts(const char *bin, const char *idx, size_t vocab,
-                              const fsq_binarized *parts, int nparts) {
-  fsq_indexed_writer *w;
-  fsq_status st = fsq_indexed_writer_open(bin, fsq_index_dtype_for_vocab(vocab), &w);
-  for (int p = 0; p < nparts && st == FSQ_OK; p++) {
-    const int32_t *tok = parts[p].tokens;
-    for (size_t i = 0; i < parts[p].nitems && st == FSQ_OK; i++) {
-      st = fsq_indexed_writer_add(w, tok, (size_t)parts[p].sizes[i]);
-      tok += parts[p].sizes[i];
-    }
-  }
-  if (st != FSQ_OK) {
-    fsq_indexed_writer_abort(w);
-    return st;
-  }
-  return fsq_indexed_writer_finish(w, idx);
-}
-
 static fsq_status copy_file(const char *from, const char *to) {
   fsq_text t;
   fsq_status st = fsq_text_open(from, &t);
@@ -164,22 +146,18 @@ static fsq_status make_dataset(run *r, const fsq_dictionary *d, const char *inpr
   fsq_text t;
   if (st == FSQ_OK) st = fsq_text_open(input, &t);
   if (st != FSQ_OK) return st;
-  fsq_binarized *parts = NULL;
-  int nparts = 0;
-  st = fsq_binarize_encode(&t, r->a->workers, d, &parts, &nparts);
-  fsq_text_close(&t);
   const char *bin = add_output(r, "%s/%s.%s-%s.%s.bin", a->destdir, outprefix, a->source_lang, tgt, lang);
   const char *idx = add_output(r, "%s/%s.%s-%s.%s.idx", a->destdir, outprefix, a->source_lang, tgt, lang);
-  if (st == FSQ_OK && (bin == NULL || idx == NULL)) st = nomem();
-  if (st == FSQ_OK) st = write_parts(bin, idx, fsq_dictionary_size(d), parts, nparts);
-  int64_t nseq = 0, ntok = 0, nunk = 0;
-  for (int p = 0; p < nparts; p++) {
-    nseq += (int64_t)parts[p].nitems;
-    ntok += (int64_t)parts[p].ntok;
-    nunk += parts[p].nunk;
-  }
-  fsq_binarized_free(parts, nparts);
+  fsq_indexed_writer *w = NULL;
+  fsq_binarize_stats stats;
+  st = bin && idx ? fsq_indexed_writer_open(bin, fsq_index_dtype_for_vocab(fsq_dictionary_size(d)), &w)
+                  : nomem();
+  if (st == FSQ_OK) st = fsq_binarize_encode(&t, a->workers, 0, d, w, &stats);
+  fsq_text_close(&t);
+  if (st == FSQ_OK) st = fsq_indexed_writer_finish(w, idx);
+  else fsq_indexed_writer_abort(w);
   if (st != FSQ_OK) return st;
+  int64_t nseq = stats.nseq, ntok = stats.ntok, nunk = stats.nunk;
   char pct[64];
   fsq_format_py3(100.0 * (double)nunk / (double)ntok, pct, sizeof pct);
   return logf_(r, "[%s] %s: %lld sents, %lld tokens, %s%% replaced (by <unk>)", lang, input,

@@ -1,5 +1,6 @@
 /* test_data_indexed.c: the mmap indexed dataset round trip (uint16, uint32),
  * the legacy TNTIDX reader, and the checks that refuse broken files. */
+#include "data/binarize.h"
 #include "data/fsq_data.h"
 #include "fsq_test.h"
 
@@ -185,6 +186,71 @@ static void test_indexed_refuses_missing_files(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "/nonexistent/dir/x.idx"));
 }
 
+/* Encodes text with the given workers and segment size into dir/name. */
+static fsq_status encode_file(const char *dir, const char *text_path, const char *name,
+                              int workers, size_t segment, fsq_binarize_stats *stats) {
+  fsq_dictionary *d = fsq_dictionary_new();
+  fsq_dictionary_add(d, "w1", 2, 1, 0);
+  fsq_dictionary_add(d, "w2", 2, 1, 0);
+  char bin[600], idx[600];
+  snprintf(bin, sizeof bin, "%s/%s.bin", dir, name);
+  snprintf(idx, sizeof idx, "%s/%s.idx", dir, name);
+  fsq_text t;
+  fsq_status st = fsq_text_open(text_path, &t);
+  fsq_indexed_writer *w = NULL;
+  if (st == FSQ_OK) st = fsq_indexed_writer_open(bin, FSQ_IDX_UINT16, &w);
+  if (st == FSQ_OK) st = fsq_binarize_encode(&t, workers, segment, d, w, stats);
+  if (st == FSQ_OK) st = fsq_indexed_writer_finish(w, idx);
+  else fsq_indexed_writer_abort(w);
+  fsq_text_close(&t);
+  fsq_dictionary_free(d);
+  return st;
+}
+
+static void test_binarize_is_identical_for_any_workers_and_segments(void) {
+  char *dir = fsq_test_tempdir("segments");
+  char *text = path_of(dir, "in.txt");
+  char buf[20000];
+  size_t len = 0;
+  for (int i = 0; i < 1000; i++) /* mixed line ends: \n, \r\n, lone \r */
+    len += (size_t)snprintf(buf + len, sizeof buf - len, "w%d w1 x%d%s", i % 3, i % 4,
+                            i % 7 == 0 ? "\r\n" : i % 11 == 0 ? "\r" : "\n");
+  fsq_test_write_file(text, buf, len);
+  fsq_binarize_stats ref, got;
+  CU_ASSERT_EQUAL_FATAL(encode_file(dir, text, "ref", 1, 0, &ref), FSQ_OK);
+  CU_ASSERT_EQUAL(ref.nseq, 1000);
+  CU_ASSERT_EQUAL(ref.ntok, 4000);
+  int workers[3] = {1, 2, 3};
+  size_t segments[3] = {64, 100, 1 << 20};
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++) {
+      CU_ASSERT_EQUAL_FATAL(encode_file(dir, text, "out", workers[a], segments[b], &got), FSQ_OK);
+      CU_ASSERT_EQUAL(got.nseq, ref.nseq);
+      CU_ASSERT_EQUAL(got.nunk, ref.nunk);
+      size_t s1, s2, i1, i2;
+      char *rb = path_of(dir, "ref.bin"), *ob = path_of(dir, "out.bin");
+      char *ri = path_of(dir, "ref.idx"), *oi = path_of(dir, "out.idx");
+      unsigned char *x = read_all(rb, &s1), *y = read_all(ob, &s2);
+      unsigned char *u = read_all(ri, &i1), *v = read_all(oi, &i2);
+      CU_ASSERT(s1 == s2 && memcmp(x, y, s1) == 0);
+      CU_ASSERT(i1 == i2 && memcmp(u, v, i1) == 0);
+      free(x), free(y), free(u), free(v), free(rb), free(ob), free(ri), free(oi);
+    }
+  /* a bad byte on line 777 is reported there, whatever the cut */
+  size_t pos = 0;
+  for (int line = 1; line < 777; pos++)
+    if (buf[pos] == '\n' || (buf[pos] == '\r' && buf[pos + 1] != '\n')) line++;
+  buf[pos + 1] = (char)0xff;
+  fsq_test_write_file(text, buf, len);
+  for (int a = 0; a < 3; a++) {
+    CU_ASSERT_EQUAL(encode_file(dir, text, "bad", workers[a], 64, &got), FSQ_ERR_FORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "in.txt:777: not valid UTF-8"));
+  }
+  free(text);
+  fsq_test_remove_tree(dir);
+  free(dir);
+}
+
 int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_indexed_roundtrip_uint16),
@@ -198,6 +264,7 @@ int main(void) {
       FSQ_TEST_CASE(test_indexed_refuses_truncated_idx),
       FSQ_TEST_CASE(test_indexed_refuses_mismatched_bin),
       FSQ_TEST_CASE(test_indexed_refuses_missing_files),
+      FSQ_TEST_CASE(test_binarize_is_identical_for_any_workers_and_segments),
       FSQ_TEST_END};
   return fsq_test_main("data_indexed", cases);
 }
