@@ -195,7 +195,7 @@ typedef struct fsq_pair_batch {
   int64_t *src_lengths;          /* [bsz] */
   int64_t *target;               /* [bsz, tgt_len] or NULL */
   int64_t *prev_output_tokens;   /* [bsz, tgt_len] or NULL */
-  int64_t ntokens;               /* target tokens (source tokens without target) */
+  int64_t ntokens;               /* non-pad target tokens (source without target) */
 } fsq_pair_batch;
 
 /* Arrays come from arena (reset it once the batch is used). */

@@ -62,19 +62,34 @@ static int64_t *alloc_i64(fsq_arena *arena, size_t n) {
   return fsq_arena_alloc(arena, (n ? n : 1) * sizeof(int64_t), 64);
 }
 
+static int64_t count_nonpad(const int64_t *row, int64_t width) {
+  int64_t n = 0;
+  for (int64_t k = 0; k < width; k++) n += row[k] != FSQ_DICT_PAD;
+  return n;
+}
+
 fsq_status fsq_pair_collate(const fsq_pair_dataset *ds, const uint32_t *indices, size_t count,
                             fsq_arena *arena, fsq_pair_batch *out) {
   memset(out, 0, sizeof *out);
   out->bsz = (int64_t)count;
-  /* sort by source length, longest first; stable, so ties keep batch order */
+  for (size_t r = 0; r < count; r++) {
+    if (ds->src_sizes[indices[r]] > out->src_len) out->src_len = ds->src_sizes[indices[r]];
+    if (ds->tgt && ds->tgt_sizes[indices[r]] > out->tgt_len) out->tgt_len = ds->tgt_sizes[indices[r]];
+  }
+  size_t w = (size_t)out->src_len;
+  /* rows in batch order first: fairseq sorts by ne(pad).sum(), longest first */
+  int64_t *rows = alloc_i64(arena, count * w), *lens = alloc_i64(arena, count);
   int64_t *order = alloc_i64(arena, count);
   out->id = alloc_i64(arena, count);
   out->src_lengths = alloc_i64(arena, count);
-  if (!order || !out->id || !out->src_lengths) return fsq_error_code();
+  out->src_tokens = alloc_i64(arena, count * w);
+  if (!rows || !lens || !order || !out->id || !out->src_lengths || !out->src_tokens)
+    return fsq_error_code();
   for (size_t r = 0; r < count; r++) {
-    int64_t len = ds->src_sizes[indices[r]];
-    size_t j = r;
-    while (j > 0 && ds->src_sizes[indices[order[j - 1]]] < len) {
+    fill_row(ds->src, indices[r], out->src_len, ds->left_pad_source, 0, rows + r * w);
+    lens[r] = count_nonpad(rows + r * w, out->src_len);
+    size_t j = r; /* stable insertion: ties keep batch order */
+    while (j > 0 && lens[order[j - 1]] < lens[r]) {
       order[j] = order[j - 1];
       j--;
     }
@@ -82,28 +97,22 @@ fsq_status fsq_pair_collate(const fsq_pair_dataset *ds, const uint32_t *indices,
   }
   for (size_t r = 0; r < count; r++) {
     out->id[r] = indices[order[r]];
-    out->src_lengths[r] = ds->src_sizes[out->id[r]];
-    if (out->src_lengths[r] > out->src_len) out->src_len = out->src_lengths[r];
-    if (ds->tgt && ds->tgt_sizes[out->id[r]] > out->tgt_len) out->tgt_len = ds->tgt_sizes[out->id[r]];
+    out->src_lengths[r] = lens[order[r]];
+    if (w) memcpy(out->src_tokens + r * w, rows + (size_t)order[r] * w, w * sizeof *rows);
   }
-  out->src_tokens = alloc_i64(arena, count * (size_t)out->src_len);
-  if (out->src_tokens == NULL) return fsq_error_code();
-  for (size_t r = 0; r < count; r++)
-    fill_row(ds->src, (size_t)out->id[r], out->src_len, ds->left_pad_source, 0,
-             out->src_tokens + r * (size_t)out->src_len);
   if (ds->tgt == NULL) {
     for (size_t r = 0; r < count; r++) out->ntokens += out->src_lengths[r];
     return FSQ_OK;
   }
-  size_t cells = count * (size_t)out->tgt_len;
-  out->target = alloc_i64(arena, cells);
-  out->prev_output_tokens = alloc_i64(arena, cells);
+  size_t tw = (size_t)out->tgt_len;
+  out->target = alloc_i64(arena, count * tw);
+  out->prev_output_tokens = alloc_i64(arena, count * tw);
   if (!out->target || !out->prev_output_tokens) return fsq_error_code();
   for (size_t r = 0; r < count; r++) {
-    size_t i = (size_t)out->id[r], row = r * (size_t)out->tgt_len;
-    fill_row(ds->tgt, i, out->tgt_len, ds->left_pad_target, 0, out->target + row);
-    fill_row(ds->tgt, i, out->tgt_len, ds->left_pad_target, 1, out->prev_output_tokens + row);
-    out->ntokens += ds->tgt_sizes[i];
+    size_t i = (size_t)out->id[r];
+    fill_row(ds->tgt, i, out->tgt_len, ds->left_pad_target, 0, out->target + r * tw);
+    fill_row(ds->tgt, i, out->tgt_len, ds->left_pad_target, 1, out->prev_output_tokens + r * tw);
+    out->ntokens += count_nonpad(out->target + r * tw, out->tgt_len);
   }
   return FSQ_OK;
 }

@@ -233,6 +233,32 @@ static void test_pair_collate_pads_and_moves_eos(void) {
   free(dir);
 }
 
+static void test_pair_collate_without_target_keeps_ties_in_batch_order(void) {
+  char *dir = fsq_test_tempdir("pair_src");
+  const int32_t a[] = {10, 2}, b[] = {11, 12, 2}, c[] = {13, 2};
+  const int32_t *items[] = {a, b, c};
+  size_t lens[] = {2, 3, 2};
+  fsq_indexed *src = write_and_open(dir, "s", items, lens, 3);
+  fsq_pair_dataset ds;
+  CU_ASSERT_EQUAL_FATAL(fsq_pair_dataset_init(&ds, src, NULL, 0, 0), FSQ_OK);
+  fsq_arena *arena = fsq_arena_create(1 << 12);
+  uint32_t batch[3] = {2, 1, 0};
+  fsq_pair_batch out;
+  CU_ASSERT_EQUAL_FATAL(fsq_pair_collate(&ds, batch, 3, arena, &out), FSQ_OK);
+  CU_ASSERT_EQUAL(out.id[0], 1);
+  CU_ASSERT_EQUAL(out.id[1], 2);
+  CU_ASSERT_EQUAL(out.id[2], 0);
+  CU_ASSERT_EQUAL(out.ntokens, 7);
+  CU_ASSERT_PTR_NULL(out.target);
+  int64_t want[9] = {11, 12, 2, 13, 2, 1, 10, 2, 1}; /* right-padded source */
+  CU_ASSERT_EQUAL(memcmp(out.src_tokens, want, sizeof want), 0);
+  fsq_arena_destroy(arena);
+  fsq_pair_dataset_free(&ds);
+  fsq_indexed_close(src);
+  fsq_test_remove_tree(dir);
+  free(dir);
+}
+
 static void test_token_blocks_follow_break_modes(void) {
   char *dir = fsq_test_tempdir("blocks");
   /* sentences of 3, 1 (document break), 4, 2 tokens */
@@ -288,6 +314,7 @@ int main(void) {
       FSQ_TEST_CASE(test_ordered_indices_sort_by_source_then_target),
       FSQ_TEST_CASE(test_filter_by_size_refuses_or_skips_long_examples),
       FSQ_TEST_CASE(test_pair_collate_pads_and_moves_eos),
+      FSQ_TEST_CASE(test_pair_collate_without_target_keeps_ties_in_batch_order),
       FSQ_TEST_CASE(test_token_blocks_follow_break_modes),
       FSQ_TEST_END};
   return fsq_test_main("data_batching", cases);
