@@ -243,8 +243,10 @@ fsq_status fsq_token_blocks_collate(const fsq_token_blocks *tb, const uint32_t *
  * with fairseq's file names and log lines. Outputs are written under
  * temporary names and renamed at the end; on failure nothing new remains. */
 typedef struct fsq_preprocess_args {
-  const char *source_lang, *target_lang; /* target may be NULL with only_source:
-                                          files are then named <src>-None */
+  /* With only_source, target_lang may be NULL (files <split>.<src>-None.<src>)
+   * and so may source_lang: then the input is the prefix itself and the
+   * outputs are <split>.bin/.idx and dict.txt, as for language models. */
+  const char *source_lang, *target_lang;
   const char *trainpref, *validpref, *testpref; /* NULL when not given */
   const char *destdir;
   const char *srcdict, *tgtdict;

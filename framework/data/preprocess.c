@@ -90,6 +90,24 @@ static void free_run(run *r, int remove_tmp) {
 
 static fsq_status nomem(void) { return fsq_error(FSQ_ERR_NOMEM, "preprocess: out of memory"); }
 
+/* fairseq's file_name: "<prefix>.<lang>", or the prefix alone without a
+ * language (--only-source with no -s, as language-model data is made). */
+static void lang_file(char *buf, size_t size, const char *prefix, const char *lang) {
+  if (lang) snprintf(buf, size, "%s.%s", prefix, lang);
+  else snprintf(buf, size, "%s", prefix);
+}
+
+/* dataset_dest_prefix: <destdir>/<split>.<src>-<tgt>.<lang>, or
+ * <destdir>/<split> without a language. */
+static void dest_prefix(char *buf, size_t size, const fsq_preprocess_args *a, const char *split,
+                        const char *lang) {
+  if (lang)
+    snprintf(buf, size, "%s/%s.%s-%s.%s", a->destdir, split, a->source_lang,
+             a->target_lang ? a->target_lang : "None", lang);
+  else
+    snprintf(buf, size, "%s/%s", a->destdir, split);
+}
+
 /* Builds a dictionary from the train files (a set: a file named twice is
  * read once) and finalizes it. */
 static fsq_status build_dictionary(const fsq_preprocess_args *a, const char **langs, int nlangs,
@@ -98,9 +116,9 @@ static fsq_status build_dictionary(const fsq_preprocess_args *a, const char **la
   if (d == NULL) return fsq_error_code();
   fsq_status st = FSQ_OK;
   for (int i = 0; i < nlangs && st == FSQ_OK; i++) {
-    if (i == 1 && strcmp(langs[0], langs[1]) == 0) break;
+    if (i == 1 && langs[0] && langs[1] && strcmp(langs[0], langs[1]) == 0) break;
     char path[4096];
-    snprintf(path, sizeof path, "%s.%s", a->trainpref, langs[i]);
+    lang_file(path, sizeof path, a->trainpref, langs[i]);
     fsq_text t;
     st = fsq_text_open(path, &t);
     if (st == FSQ_OK) {
@@ -135,19 +153,19 @@ static fsq_status copy_file(const char *from, const char *to) {
 static fsq_status make_dataset(run *r, const fsq_dictionary *d, const char *inprefix,
                                const char *outprefix, const char *lang) {
   const fsq_preprocess_args *a = r->a;
-  const char *tgt = a->target_lang ? a->target_lang : "None";
-  char input[4096];
-  snprintf(input, sizeof input, "%s.%s", inprefix, lang);
+  char input[4096], out[4096];
+  lang_file(input, sizeof input, inprefix, lang);
+  dest_prefix(out, sizeof out, a, outprefix, lang);
   if (strcmp(a->dataset_impl, "raw") == 0) {
-    const char *to = add_output(r, "%s/%s.%s-%s.%s", a->destdir, outprefix, a->source_lang, tgt, lang);
+    const char *to = add_output(r, "%s", out);
     return to ? copy_file(input, to) : nomem();
   }
-  fsq_status st = logf_(r, "[%s] Dictionary: %zu types", lang, fsq_dictionary_size(d));
+  fsq_status st = logf_(r, "[%s] Dictionary: %zu types", lang ? lang : "None", fsq_dictionary_size(d));
   fsq_text t;
   if (st == FSQ_OK) st = fsq_text_open(input, &t);
   if (st != FSQ_OK) return st;
-  const char *bin = add_output(r, "%s/%s.%s-%s.%s.bin", a->destdir, outprefix, a->source_lang, tgt, lang);
-  const char *idx = add_output(r, "%s/%s.%s-%s.%s.idx", a->destdir, outprefix, a->source_lang, tgt, lang);
+  const char *bin = add_output(r, "%s.bin", out);
+  const char *idx = add_output(r, "%s.idx", out);
   fsq_indexed_writer *w = NULL;
   fsq_binarize_stats stats;
   st = bin && idx ? fsq_indexed_writer_open(bin, fsq_index_dtype_for_vocab(fsq_dictionary_size(d)), &w)
@@ -160,7 +178,7 @@ static fsq_status make_dataset(run *r, const fsq_dictionary *d, const char *inpr
   int64_t nseq = stats.nseq, ntok = stats.ntok, nunk = stats.nunk;
   char pct[64];
   fsq_format_py3(100.0 * (double)nunk / (double)ntok, pct, sizeof pct);
-  return logf_(r, "[%s] %s: %lld sents, %lld tokens, %s%% replaced (by <unk>)", lang, input,
+  return logf_(r, "[%s] %s: %lld sents, %lld tokens, %s%% replaced (by <unk>)", lang ? lang : "None", input,
                (long long)nseq, (long long)ntok, pct);
 }
 
@@ -191,7 +209,8 @@ static fsq_status make_all(run *r, const char *lang, const fsq_dictionary *d) {
 }
 
 static fsq_status check_args(const fsq_preprocess_args *a) {
-  if (a->source_lang == NULL) return fsq_error(FSQ_ERR_INVALID, "--source-lang is required");
+  if (a->source_lang == NULL && !a->only_source)
+    return fsq_error(FSQ_ERR_INVALID, "--source-lang is required (or give --only-source)");
   if (!a->only_source && a->target_lang == NULL)
     return fsq_error(FSQ_ERR_INVALID, "--target-lang is required (or give --only-source)");
   if (strcmp(a->dataset_impl, "mmap") != 0 && strcmp(a->dataset_impl, "raw") != 0)
@@ -210,9 +229,14 @@ static fsq_status check_args(const fsq_preprocess_args *a) {
 }
 
 /* fairseq refuses to overwrite a dictionary it would build. */
+static void dict_path(char *buf, size_t size, const char *destdir, const char *lang) {
+  if (lang) snprintf(buf, size, "%s/dict.%s.txt", destdir, lang);
+  else snprintf(buf, size, "%s/dict.txt", destdir);
+}
+
 static fsq_status refuse_existing(const char *destdir, const char *lang) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/dict.%s.txt", destdir, lang);
+  dict_path(path, sizeof path, destdir, lang);
   if (access(path, F_OK) == 0)
     return fsq_error(FSQ_ERR_INVALID, "%s: already exists (fairseq-preprocess does not overwrite dictionaries)", path);
   return FSQ_OK;
@@ -267,10 +291,13 @@ static fsq_status append_log(const run *r) {
 
 static fsq_status run_all(run *r, fsq_dictionary *src, fsq_dictionary *tgt) {
   const fsq_preprocess_args *a = r->a;
-  const char *p = add_output(r, "%s/dict.%s.txt", a->destdir, a->source_lang);
+  char path[4096];
+  dict_path(path, sizeof path, a->destdir, a->source_lang);
+  const char *p = add_output(r, "%s", path);
   fsq_status st = p ? fsq_dictionary_save(src, p) : nomem();
   if (st == FSQ_OK && !a->only_source) {
-    p = add_output(r, "%s/dict.%s.txt", a->destdir, a->target_lang);
+    dict_path(path, sizeof path, a->destdir, a->target_lang);
+    p = add_output(r, "%s", path);
     st = p ? fsq_dictionary_save(tgt, p) : nomem();
   }
   if (st != FSQ_OK || a->dict_only) return st;

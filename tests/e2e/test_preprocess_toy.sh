@@ -34,6 +34,15 @@ done
   --validpref "$tmp/a/valid,$tmp/a/test" --destdir "$tmp/multi" > /dev/null
 cmp "$tmp/multi/valid1.src-tgt.tgt.bin" "$tmp/out1/test.src-tgt.tgt.bin" ||
   { echo "FAIL: valid1 is not the second valid prefix"; fail=1; }
+# language-model layout: --only-source without -s reads the prefix itself
+"$bin" --only-source --trainpref "$tmp/a/train.tgt" --validpref "$tmp/a/valid.tgt" \
+  --destdir "$tmp/lm" > /dev/null
+[ "$(ls "$tmp/lm" | tr '\n' ' ')" = "dict.txt preprocess.log train.bin train.idx valid.bin valid.idx " ] ||
+  { echo "FAIL: language-model layout: $(ls "$tmp/lm")"; fail=1; }
+cmp "$tmp/lm/dict.txt" "$tmp/out1/dict.tgt.txt" || { echo "FAIL: lm dictionary"; fail=1; }
+cmp "$tmp/lm/train.bin" "$tmp/out1/train.src-tgt.tgt.bin" || { echo "FAIL: lm train.bin"; fail=1; }
+grep -q "^\[None\] $tmp/a/train.tgt: 20000 sents" "$tmp/lm/preprocess.log" ||
+  { echo "FAIL: lm log line"; fail=1; }
 types=$(wc -l < "$tmp/out1/dict.src.txt")
 [ "$types" -gt 1000 ] || { echo "FAIL: only $types source types"; fail=1; }
 [ "$fail" -eq 0 ] && echo "PASS: toy corpus ($avg/10 tokens per line, $types source types)"
