@@ -116,6 +116,13 @@ void fsq_indexed_get(const fsq_indexed *ds, size_t i, int64_t *out);
 void fsq_indexed_get_range(const fsq_indexed *ds, size_t i, int64_t start, int64_t count,
                            int64_t *out);
 
+/* Where the translation task finds a split: <dir>/<split>.<src>-<tgt>.<lang>,
+ * else the reverse direction <split>.<tgt>-<src>.<lang> (fairseq's
+ * split_exists). Writes both prefixes (without .bin/.idx), each of size bytes. */
+fsq_status fsq_data_pair_prefixes(const char *dir, const char *split, const char *src,
+                                  const char *tgt, char *src_prefix, char *tgt_prefix,
+                                  size_t size);
+
 /* ---- ordering, filtering, batching ---------------------------------------
  * fairseq's ordered_indices, filter_by_size and batch_by_size
  * (fairseq/data/data_utils.py, data_utils_fast.pyx). */

@@ -11,6 +11,7 @@ libfsq_la_SOURCES += \
 	framework/data/iterator.c \
 	framework/data/indexed_writer.c \
 	framework/data/pair_dataset.c \
+	framework/data/paths.c \
 	framework/data/preprocess.c \
 	framework/data/token_block.c \
 	framework/data/tokenize.c

@@ -304,6 +304,22 @@ static void test_token_blocks_follow_break_modes(void) {
   free(dir);
 }
 
+static void test_pair_prefixes_find_either_direction(void) {
+  char *dir = fsq_test_tempdir("prefixes");
+  const int32_t a[] = {4, 2};
+  const int32_t *items[] = {a};
+  size_t lens[] = {2};
+  fsq_indexed_close(write_and_open(dir, "valid.en-de.de", items, lens, 1));
+  char sp[1024], tp[1024];
+  CU_ASSERT_EQUAL_FATAL(fsq_data_pair_prefixes(dir, "valid", "de", "en", sp, tp, sizeof sp), FSQ_OK);
+  CU_ASSERT_PTR_NOT_NULL(strstr(sp, "/valid.en-de.de"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(tp, "/valid.en-de.en"));
+  CU_ASSERT_EQUAL(fsq_data_pair_prefixes(dir, "test", "de", "en", sp, tp, sizeof sp), FSQ_ERR_NOT_FOUND);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "test.de-en.de"));
+  fsq_test_remove_tree(dir);
+  free(dir);
+}
+
 int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_batches_cover_every_example_once_per_epoch),
@@ -316,6 +332,7 @@ int main(void) {
       FSQ_TEST_CASE(test_pair_collate_pads_and_moves_eos),
       FSQ_TEST_CASE(test_pair_collate_without_target_keeps_ties_in_batch_order),
       FSQ_TEST_CASE(test_token_blocks_follow_break_modes),
+      FSQ_TEST_CASE(test_pair_prefixes_find_either_direction),
       FSQ_TEST_END};
   return fsq_test_main("data_batching", cases);
 }
