@@ -5,9 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ASCII whitespace for Python: \t \n \v \f \r, \x1c-\x1f and space. */
+static const unsigned char ascii_space[128] = {
+    ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1,
+    [0x1c] = 1,  [0x1d] = 1,  [0x1e] = 1,  [0x1f] = 1,  [' '] = 1};
+
 /* Python's str.isspace() set (which is also what \s matches in str patterns). */
-static int is_space_cp(uint32_t c) {
-  if (c < 0x80) return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20);
+static inline int is_space_cp(uint32_t c) {
+  if (c < 0x80) return ascii_space[c];
   return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 ||
          c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
@@ -36,6 +41,14 @@ int fsq_utf8_valid(const char *text, size_t len) {
   const unsigned char *s = (const unsigned char *)text;
   size_t i = 0;
   while (i < len) {
+    if (i + 8 <= len) { /* eight ASCII bytes at once */
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if ((w & 0x8080808080808080ull) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     unsigned char b = s[i];
     if (b < 0x80) {
       i++;
