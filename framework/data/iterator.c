@@ -21,8 +21,10 @@ fsq_status fsq_epoch_iter_new(const fsq_batches *batches, uint64_t seed, int shu
   if (num_shards < 1 || shard_id < 0 || shard_id >= num_shards)
     return fsq_error(FSQ_ERR_INVALID, "epoch iterator: shard %d of %d", shard_id, num_shards);
   if (batches->count > UINT32_MAX) return fsq_error(FSQ_ERR_INVALID, "epoch iterator: too many batches");
+  if (batches->count > 0 && batches->offsets == NULL)
+    return fsq_error(FSQ_ERR_INVALID, "epoch iterator: batches without offsets");
   fsq_epoch_iter *it = calloc(1, sizeof *it);
-  size_t n = batches->offsets[batches->count];
+  size_t n = batches->offsets ? batches->offsets[batches->count] : 0;
   if (it) {
     it->batches.count = batches->count;
     it->batches.indices = malloc((n ? n : 1) * sizeof(uint32_t));
@@ -34,7 +36,10 @@ fsq_status fsq_epoch_iter_new(const fsq_batches *batches, uint64_t seed, int shu
     return fsq_error(FSQ_ERR_NOMEM, "epoch iterator: out of memory");
   }
   if (n) memcpy(it->batches.indices, batches->indices, n * sizeof(uint32_t));
-  memcpy(it->batches.offsets, batches->offsets, (batches->count + 1) * sizeof(size_t));
+  if (batches->offsets)
+    memcpy(it->batches.offsets, batches->offsets, (batches->count + 1) * sizeof(size_t));
+  else
+    it->batches.offsets[0] = 0;
   it->seed = seed;
   it->shuffle = shuffle;
   it->num_shards = num_shards;
