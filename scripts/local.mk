@@ -1,3 +1,10 @@
 # scripts: the README's two commands, the dependency installer, benchmarks,
 # the toy corpus generator.
 dist_noinst_SCRIPTS += scripts/check scripts/demo scripts/install-deps
+
+# The toy parallel corpus generator (scripts/make-toy-corpus wraps it) and
+# the preprocess benchmark.
+noinst_PROGRAMS += scripts/toy_corpus
+scripts_toy_corpus_SOURCES = scripts/toy_corpus.c
+scripts_toy_corpus_LDADD = libfsq.la $(JSONC_LIBS) -lm
+dist_noinst_SCRIPTS += scripts/make-toy-corpus scripts/bench-preprocess

@@ -17,3 +17,14 @@ EXTRA_DIST += tests/e2e/test_score.sh \
 	tests/fixtures/score/latin1.txt \
 	tests/fixtures/score/ref.txt \
 	tests/fixtures/score/ref_punct.txt
+
+bin_PROGRAMS += fairseq-preprocess
+fairseq_preprocess_SOURCES = framework/cli/fairseq_preprocess.c
+fairseq_preprocess_LDADD = $(FSQ_PROGRAM_LIBS)
+
+# fairseq-preprocess end-to-end tests against fairseq's own outputs.
+TESTS += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_errors.sh \
+	tests/e2e/test_preprocess_toy.sh
+EXTRA_DIST += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_errors.sh \
+	tests/e2e/test_preprocess_toy.sh \
+	tests/fixtures/preprocess
