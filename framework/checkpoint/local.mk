@@ -1,0 +1,20 @@
+# framework/checkpoint: the .fsq archive (libarchive + zlib's crc32).
+libfsq_la_SOURCES += \
+	framework/checkpoint/ckpt_internal.h \
+	framework/checkpoint/dtype.c \
+	framework/checkpoint/names.c \
+	framework/checkpoint/read.c \
+	framework/checkpoint/state.c \
+	framework/checkpoint/write.c
+libfsq_la_CFLAGS += $(ZLIB_CFLAGS)
+libfsq_la_LIBADD += $(ZLIB_LIBS)
+fsq_checkpointdir = $(pkgincludedir)/checkpoint
+fsq_checkpoint_HEADERS = framework/checkpoint/fsq_checkpoint.h
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_checkpoint
+tests_unit_test_checkpoint_SOURCES = tests/unit/test_checkpoint.c
+tests_unit_test_checkpoint_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_checkpoint_LDADD = $(FSQ_TEST_LIBS) $(LIBARCHIVE_LIBS)
+TESTS += tests/unit/test_checkpoint
+endif
