@@ -18,3 +18,10 @@ tests_unit_test_checkpoint_CFLAGS = $(FSQ_TEST_CFLAGS)
 tests_unit_test_checkpoint_LDADD = $(FSQ_TEST_LIBS) $(LIBARCHIVE_LIBS)
 TESTS += tests/unit/test_checkpoint
 endif
+
+# The crash test: a saver killed at random moments never leaves a broken file.
+check_PROGRAMS += tests/e2e/test_checkpoint_fault
+tests_e2e_test_checkpoint_fault_SOURCES = tests/e2e/test_checkpoint_fault.c
+tests_e2e_test_checkpoint_fault_LDADD = libfsq.la $(JSONC_LIBS)
+TESTS += tests/e2e/test_checkpoint_fault.sh
+EXTRA_DIST += tests/e2e/test_checkpoint_fault.sh
