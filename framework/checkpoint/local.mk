@@ -25,3 +25,10 @@ tests_e2e_test_checkpoint_fault_SOURCES = tests/e2e/test_checkpoint_fault.c
 tests_e2e_test_checkpoint_fault_LDADD = libfsq.la $(JSONC_LIBS)
 TESTS += tests/e2e/test_checkpoint_fault.sh
 EXTRA_DIST += tests/e2e/test_checkpoint_fault.sh
+
+# The save/load benchmark (scripts/bench-checkpoint builds and runs it).
+EXTRA_PROGRAMS = framework/checkpoint/bench-checkpoint
+framework_checkpoint_bench_checkpoint_SOURCES = framework/checkpoint/bench_checkpoint.c
+framework_checkpoint_bench_checkpoint_LDADD = libfsq.la $(JSONC_LIBS)
+CLEANFILES += framework/checkpoint/bench-checkpoint
+dist_noinst_SCRIPTS += scripts/bench-checkpoint
