@@ -51,8 +51,10 @@ static int save_loop(const char *path, int once) {
     }
     if (fsq_checkpoint_save(st, path) != FSQ_OK) return fail("save");
     fsq_state_free(st);
-    if (once) return 0;
+    if (once) break;
   }
+  for (int t = 0; t < NTENSORS; t++) free(bufs[t]);
+  return 0;
 }
 
 static int verify(const char *dir, const char *path) {
@@ -95,7 +97,9 @@ int main(int argc, char **argv) {
   }
   char *path = NULL;
   if (asprintf(&path, "%s/checkpoint_last.fsq", argv[2]) < 0) return 2;
-  if (strcmp(argv[1], "save") == 0) return save_loop(path, argc > 3 && !strcmp(argv[3], "--once"));
-  if (strcmp(argv[1], "verify") == 0) return verify(argv[2], path);
-  return 2;
+  int rc = 2;
+  if (strcmp(argv[1], "save") == 0) rc = save_loop(path, argc > 3 && !strcmp(argv[3], "--once"));
+  else if (strcmp(argv[1], "verify") == 0) rc = verify(argv[2], path);
+  free(path);
+  return rc;
 }
