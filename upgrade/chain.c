@@ -88,6 +88,11 @@ static fsq_status upgrade_one(fsq_state *st, const fsq_registry *reg, const char
   if (e == NULL)
     return fsq_error_wrap(FSQ_ERR_NOT_FOUND, "%s: %s %s %s is recorded", label(opt), kind_name,
                           name, version);
+  char own_name[128], own_version[32];
+  snprintf(own_name, sizeof own_name, "%s", name);
+  snprintf(own_version, sizeof own_version, "%s", version);
+  name = own_name; /* steps may rewrite meta.json */
+  version = own_version;
   char subject[160];
   snprintf(subject, sizeof subject, "%.31s %.120s", kind_name, name);
   if (fsq_semver_compare(v, e->version) > 0)
@@ -127,6 +132,8 @@ fsq_status fsq_upgrade_components(fsq_state *st, const fsq_registry *reg,
   if (opt == NULL) opt = &no_options;
   json_object *comps = NULL;
   if (!json_object_object_get_ex(fsq_state_meta(st), "components", &comps)) return FSQ_OK;
+  if (!json_object_is_type(comps, json_type_object))
+    return fsq_error(FSQ_ERR_FORMAT, "%s: meta.json: \"components\" is not an object", label(opt));
   /* Kinds first, then steps: set_component replaces entries while we walk. */
   const char *kinds[32];
   size_t n = 0;

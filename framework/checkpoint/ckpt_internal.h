@@ -30,6 +30,8 @@ static inline uint64_t fsq_ckpt_padded(uint64_t size) {
  * negative dimension (what names the tensor in the message). */
 fsq_status fsq_ckpt_shape_bytes(const char *what, fsq_ckpt_dtype dtype, int ndim,
                                 const int64_t *shape, size_t *out);
+/* Names become tar members "<group>/<name>": printable, relative, <= 100. */
+fsq_status fsq_ckpt_check_name(fsq_ckpt_group group, const char *name);
 /* Adds a record whose data is filled later (the loader). */
 fsq_ckpt_tensor *fsq_ckpt_append(fsq_state *st, fsq_ckpt_group group, const char *name);
 /* An empty state without the default meta (the loader sets its own). */

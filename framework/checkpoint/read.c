@@ -30,6 +30,7 @@ typedef struct loader {
   slot *slots;
   size_t nslots;
   unsigned char *scratch; /* for skipped groups: 1 MiB */
+  uint64_t meta_end;      /* where the first tensor's header starts */
 } loader;
 
 #define SCRATCH_BYTES (1u << 20)
@@ -121,6 +122,8 @@ static fsq_status read_meta(loader *L, json_object **out) {
     json_tokener_free(tok);
   }
   free(text);
+  /* [hdr][meta.json][hdr][crc member] */
+  L->meta_end = 3 * (uint64_t)FSQ_CKPT_BLOCK + fsq_ckpt_padded((uint64_t)size);
   return s;
 }
 
@@ -157,6 +160,7 @@ static fsq_status parse_entry(loader *L, fsq_ckpt_group g, json_object *e, slot 
     return bad(L, FSQ_CKPT_META, "tensors.%s: an entry lacks name/dtype/shape/offset/nbytes/crc32",
                gname);
   snprintf(sl->member, sizeof sl->member, "%s/%s", gname, name);
+  if (fsq_ckpt_check_name(g, name) != FSQ_OK) return bad(L, FSQ_CKPT_META, "%s", fsq_error_message());
   int dt = fsq_ckpt_dtype_parse(dtype);
   size_t ndim = json_object_array_length(shape);
   if (dt < 0) return bad(L, sl->member, "unknown dtype '%s' in meta.json", dtype);
@@ -268,13 +272,13 @@ static fsq_status read_tensors(loader *L) {
 /* The end-of-archive blocks follow the last member; a file cut inside them
  * has all its data, but it is still not the file that was written. */
 static fsq_status check_length(loader *L, uint64_t file_size) {
-  uint64_t end = 0;
+  uint64_t end = L->meta_end;
   for (size_t i = 0; i < L->nslots; i++) {
     uint64_t e = L->slots[i].offset + fsq_ckpt_padded(L->slots[i].t->nbytes);
     if (e > end) end = e;
   }
   end += 2 * FSQ_CKPT_BLOCK;
-  if (L->nslots > 0 && file_size < end)
+  if (file_size < end)
     return bad(L, NULL, "truncated: %llu bytes, the archive needs %llu",
                (unsigned long long)file_size, (unsigned long long)end);
   return FSQ_OK;

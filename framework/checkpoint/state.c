@@ -86,6 +86,7 @@ fsq_status fsq_state_get_component(fsq_state *st, const char *kind, const char *
   json_object *comps = NULL, *c = NULL, *v = NULL;
   *name = *version = NULL;
   if (!json_object_object_get_ex(st->meta, "components", &comps) ||
+      !json_object_is_type(comps, json_type_object) ||
       !json_object_object_get_ex(comps, kind, &c))
     return FSQ_OK;
   if (!json_object_object_get_ex(c, "name", &v) || !json_object_is_type(v, json_type_string))
@@ -179,7 +180,7 @@ fsq_ckpt_tensor *fsq_state_find(const fsq_state *st, fsq_ckpt_group group, const
 }
 
 /* Names become tar members "<group>/<name>": keep them printable paths. */
-static fsq_status check_name(fsq_ckpt_group group, const char *name) {
+fsq_status fsq_ckpt_check_name(fsq_ckpt_group group, const char *name) {
   size_t n = strlen(name);
   if (n == 0 || n > 100)
     return fsq_error(FSQ_ERR_INVALID, "%s tensor name '%s': length must be 1..100",
@@ -219,7 +220,7 @@ fsq_status fsq_state_add(fsq_state *st, fsq_ckpt_group group, const char *name,
                          size_t nbytes, fsq_ckpt_ownership ownership) {
   if ((unsigned)group >= FSQ_CKPT_GROUP_COUNT)
     return fsq_error(FSQ_ERR_INVALID, "checkpoint state: unknown group %d", (int)group);
-  fsq_status s = check_name(group, name);
+  fsq_status s = fsq_ckpt_check_name(group, name);
   if (s != FSQ_OK) return s;
   if (index_of(st, group, name) >= 0)
     return fsq_error(FSQ_ERR_INVALID, "%s tensor '%s' already exists", fsq_ckpt_group_name(group),
@@ -269,7 +270,7 @@ fsq_status fsq_state_rename(fsq_state *st, fsq_ckpt_group group, const char *fro
   if (t == NULL)
     return fsq_error(FSQ_ERR_NOT_FOUND, "%s tensor '%s' not found", fsq_ckpt_group_name(group),
                      from);
-  fsq_status s = check_name(group, to);
+  fsq_status s = fsq_ckpt_check_name(group, to);
   if (s != FSQ_OK) return s;
   if (strcmp(from, to) != 0 && fsq_state_find(st, group, to) != NULL)
     return fsq_error(FSQ_ERR_INVALID, "%s tensor '%s' already exists", fsq_ckpt_group_name(group),

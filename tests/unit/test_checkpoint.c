@@ -198,6 +198,11 @@ static char *wrong_dtype(const char *text, size_t n) {
   return replace_text(text, "\"dtype\":\"f64\"", "\"dtype\":\"i32\"");
 }
 
+static char *evil_name(const char *text, size_t n) {
+  (void)n;
+  return replace_text(text, "\"name\":\"encoder.layers.6.u8\"", "\"name\":\"../../etc/x\"");
+}
+
 /* ---- cases ------------------------------------------------------------------- */
 
 static void test_checkpoint_round_trips_meta_and_every_dtype(void) {
@@ -376,6 +381,13 @@ static void test_checkpoint_refuses_file_cut_anywhere(void) {
   assert_refused(cut, "optimizer/encoder.layers.0.f32.exp_avg_sq", NULL);
   fsq_state_free(ok);
   free(bytes);
+  fsq_state *empty = fsq_state_new();
+  CU_ASSERT_EQUAL_FATAL(fsq_checkpoint_save(empty, path), FSQ_OK);
+  fsq_state_free(empty);
+  bytes = slurp(path, &n);
+  fsq_test_write_file(cut, bytes, n - 100);
+  assert_refused(cut, "truncated", NULL);
+  free(bytes);
   sample_free(&s);
   fsq_test_remove_tree(dir);
   free(cut);
@@ -456,6 +468,8 @@ static void test_checkpoint_refuses_missing_member_and_bad_index(void) {
   assert_refused(bad, "meta.json", "missing");
   repack(path, bad, NULL, wrong_dtype);
   assert_refused(bad, "model/encoder.layers.3.f64", "dtype i32 and shape need");
+  repack(path, bad, NULL, evil_name);
+  assert_refused(bad, "member 'meta.json'", "not a relative path");
   fsq_test_write_file(bad, "not a tar at all, just text\n", 28);
   assert_refused(bad, "not a readable checkpoint", NULL);
   char *absent = join(dir, "absent.fsq");
