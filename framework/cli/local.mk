@@ -28,3 +28,7 @@ TESTS += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_errors.sh
 EXTRA_DIST += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_errors.sh \
 	tests/e2e/test_preprocess_toy.sh \
 	tests/fixtures/preprocess
+
+bin_PROGRAMS += fairseq-upgrade
+fairseq_upgrade_SOURCES = framework/cli/fairseq_upgrade.c
+fairseq_upgrade_LDADD = $(FSQ_PROGRAM_LIBS)

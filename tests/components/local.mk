@@ -27,3 +27,15 @@ tests_components_toy_misnamed_la_CPPFLAGS = $(AM_CPPFLAGS) -DTOY_VERSION='"1.0.0
 tests_components_toy_misnamed_la_LDFLAGS = $(TOY_LDFLAGS)
 tests_components_toy_misnamed_la_LIBADD = $(TOY_LIBADD)
 endif
+# renamer: two versions of a model whose parameter names differ, for the
+# checkpoint upgrade chain (tests/unit/test_checkpoint_upgrade.c and
+# tests/e2e/test_upgrade.sh lay them out in component trees).
+check_LTLIBRARIES += tests/components/renamer_v1.la tests/components/renamer_v2.la
+tests_components_renamer_v1_la_SOURCES = tests/components/renamer.c
+tests_components_renamer_v1_la_CPPFLAGS = $(AM_CPPFLAGS) -DRENAMER_MAJOR=1
+tests_components_renamer_v1_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+tests_components_renamer_v1_la_LIBADD = libfsq.la
+tests_components_renamer_v2_la_SOURCES = tests/components/renamer.c
+tests_components_renamer_v2_la_CPPFLAGS = $(AM_CPPFLAGS) -DRENAMER_MAJOR=2
+tests_components_renamer_v2_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+tests_components_renamer_v2_la_LIBADD = libfsq.la
