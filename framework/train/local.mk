@@ -42,3 +42,31 @@ tests_unit_test_grads_CFLAGS = $(FSQ_TEST_CFLAGS)
 tests_unit_test_grads_LDADD = $(FSQ_TEST_LIBS)
 TESTS += tests/unit/test_grads
 endif
+
+# Data-parallel communication (fsq_dist, fsq_reducer): MPI when configured,
+# a world of size 1 otherwise.
+libfsq_la_SOURCES += \
+	framework/train/distributed.c \
+	framework/train/distributed_mpi.c \
+	framework/train/reducer.c
+noinst_HEADERS += framework/train/distributed_internal.h
+fsq_train_HEADERS += framework/train/fsq_distributed.h
+if HAVE_MPI
+libfsq_la_CFLAGS += $(MPI_CFLAGS)
+libfsq_la_LIBADD += $(MPI_LIBS)
+endif
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_distributed
+tests_unit_test_distributed_SOURCES = tests/unit/test_distributed.c
+tests_unit_test_distributed_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_distributed_LDADD = $(FSQ_TEST_LIBS)
+TESTS += tests/unit/test_distributed
+endif
+
+# Two ranks under mpirun (the script skips without MPI).
+check_PROGRAMS += tests/mpi/dist_check
+tests_mpi_dist_check_SOURCES = tests/mpi/dist_check.c
+tests_mpi_dist_check_LDADD = libfsq.la $(JSONC_LIBS) -lm
+TESTS += tests/e2e/test_distributed.sh
+EXTRA_DIST += tests/e2e/test_distributed.sh
