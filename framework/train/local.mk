@@ -70,3 +70,9 @@ tests_mpi_dist_check_SOURCES = tests/mpi/dist_check.c
 tests_mpi_dist_check_LDADD = libfsq.la $(JSONC_LIBS) -lm
 TESTS += tests/e2e/test_distributed.sh
 EXTRA_DIST += tests/e2e/test_distributed.sh
+
+# scripts/bench-allreduce and its program.
+noinst_PROGRAMS += tests/mpi/bench_allreduce
+tests_mpi_bench_allreduce_SOURCES = tests/mpi/bench_allreduce.c
+tests_mpi_bench_allreduce_LDADD = libfsq.la $(JSONC_LIBS) -lm
+dist_noinst_SCRIPTS += scripts/bench-allreduce
