@@ -76,3 +76,4 @@ noinst_PROGRAMS += tests/mpi/bench_allreduce
 tests_mpi_bench_allreduce_SOURCES = tests/mpi/bench_allreduce.c
 tests_mpi_bench_allreduce_LDADD = libfsq.la $(JSONC_LIBS) -lm
 dist_noinst_SCRIPTS += scripts/bench-allreduce
+EXTRA_DIST += docs/distributed.md
