@@ -73,7 +73,7 @@ void fsq_dist_abort(fsq_dist *d, int code) {
   if (d != NULL && d->mpi != NULL) dist_mpi_abort(d, code);
 #endif
   (void)d;
-  exit(code);
+  (void)code;
 }
 
 int fsq_dist_rank(const fsq_dist *d) { return d->rank; }

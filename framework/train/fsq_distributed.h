@@ -53,8 +53,9 @@ fsq_status fsq_dist_init(const fsq_dist_options *opts, fsq_dist **out);
 /* Leaves the job: a barrier, a last heartbeat to every peer, MPI_Finalize.
  * After a failure it does not wait for anyone. Frees dist. */
 fsq_status fsq_dist_finalize(fsq_dist *dist);
-/* Ends every rank of the job at once (MPI_Abort; exit(code) when size 1).
- * For programs only, after the library returned an error. */
+/* For programs only, after the library returned an error: ends every rank
+ * of the job at once (MPI_Abort with code). Returns only when MPI is not in
+ * use; the program then exits itself. The library never calls it. */
 void fsq_dist_abort(fsq_dist *dist, int code);
 
 int fsq_dist_rank(const fsq_dist *dist);
@@ -68,9 +69,11 @@ int fsq_dist_thread_level(const fsq_dist *dist);
 
 /* FSQ_OK while every peer is alive; else the failure (message names ranks). */
 fsq_status fsq_dist_check(fsq_dist *dist);
-/* Called once, from the helper thread, when a failure is detected, so a
- * program can act even while its main thread computes (e.g. print the
- * message and fsq_dist_abort). message is valid during the call only. */
+/* Called once when a failure is detected, by the thread that detects it:
+ * the helper thread for a lost peer (so a program can act even while its
+ * main thread computes, e.g. print the message and fsq_dist_abort), the
+ * waiting thread for a collective deadline. message is valid during the
+ * call only. */
 void fsq_dist_set_failure_handler(fsq_dist *dist, void (*handler)(const char *message, void *ctx),
                                   void *ctx);
 
@@ -119,7 +122,8 @@ int fsq_reducer_bucket_in_place(const fsq_reducer *r, size_t bucket);
  * mark_ready does nothing and wait returns at once, so gradients only
  * accumulate locally. On by default. */
 void fsq_reducer_set_sync(fsq_reducer *r, int sync);
-/* Gradient i is final for this step: it must not change until wait(). */
+/* Gradient i is final for this step: it must not change until wait().
+ * mark_ready and wait are called from one thread (the trainer's). */
 fsq_status fsq_reducer_mark_ready(fsq_reducer *r, size_t i);
 /* Returns when every bucket is summed (and unpacked) on this rank; fails
  * when a buffer was never marked, a peer is lost, or after timeout_s

@@ -43,6 +43,7 @@ done
 run $mpi "$bin" stop 3
 [ "$status" -ne 0 ] || fail "stop: exit 0"
 grep -q 'rank 0: error .*lost rank 1: no heartbeat for' "$tmp/out" || fail "stop: rank 1 not named"
+grep -q 'rank 0: failure handler: lost rank 1' "$tmp/out" || fail "stop: failure handler not called"
 [ "$elapsed" -lt 30 ] || fail "stop: took ${elapsed}s"
 echo "ok stop (${elapsed}s)"
 

@@ -28,6 +28,7 @@ static void check(fsq_status st, const char *what) {
   fprintf(stderr, "bench_allreduce: rank %d: %s: %s\n", fsq_dist_rank(dist), what,
           fsq_error_message());
   fsq_dist_abort(dist, 1);
+  exit(1);
 }
 
 /* Layer shapes cycle through these sizes: a 512x2048 FFN matrix, its bias,

@@ -28,6 +28,7 @@ static void die(const char *what) {
   fprintf(stderr, "rank %d: error: %s: %s\n", fsq_dist_rank(dist), what, fsq_error_message());
   fflush(stderr);
   fsq_dist_abort(dist, 1);
+  exit(1);
 }
 
 static void check(fsq_status st, const char *what) {
@@ -40,6 +41,7 @@ static void fail(const char *fmt, size_t a, size_t b) {
   fprintf(stderr, "\n");
   fflush(stderr);
   fsq_dist_abort(dist, 2);
+  exit(2);
 }
 
 /* Rank r's value of element i of buffer b at step s. */
@@ -179,8 +181,15 @@ static void mode_nan(void) {
 /* At step 20 rank 1 dies (SIGKILL), is stopped (SIGSTOP), or its main
  * thread stops calling collectives (signal 0); rank 0 keeps reducing and
  * must fail naming rank 1. */
+static void on_failure(const char *message, void *ctx) {
+  (void)ctx;
+  fprintf(stderr, "rank %d: failure handler: %s\n", fsq_dist_rank(dist), message);
+  fflush(stderr);
+}
+
 static void mode_failure(int sig) {
   float x[64];
+  fsq_dist_set_failure_handler(dist, on_failure, NULL);
   double t0 = fsq_time_now();
   for (int step = 0; step < 1000000; step++) {
     if (fsq_dist_rank(dist) == 1 && step == 20) {
@@ -197,6 +206,7 @@ static void mode_failure(int sig) {
               fsq_time_now() - t0, step, fsq_error_message());
       fflush(stderr);
       fsq_dist_abort(dist, 3);
+      exit(3);
     }
     usleep(1000);
   }
