@@ -54,6 +54,7 @@ fsq_status fsq_dist_init(const fsq_dist_options *opts, fsq_dist **out) {
 fsq_status fsq_dist_finalize(fsq_dist *d) {
   if (d == NULL) return FSQ_OK;
   fsq_status st = FSQ_OK;
+  dist_nccl_destroy(d);
 #ifdef FSQ_HAVE_MPI
   if (d->mpi != NULL) {
     if (!atomic_load(&d->failed)) st = fsq_dist_barrier(d);

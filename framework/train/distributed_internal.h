@@ -47,6 +47,7 @@ struct fsq_dist {
   double collective_timeout; /* <= 0: wait forever */
   int poll_us;
   dist_mpi *mpi; /* NULL for a world of size 1 without MPI */
+  void *nccl;    /* distributed_nccl.c, after fsq_dist_nccl_init */
 
   pthread_mutex_t lock;
   pthread_cond_t work_cv; /* helper: new work or stop */
@@ -68,6 +69,9 @@ fsq_status dist_wait_op(fsq_dist *d, fsq_dist_op *op, double since, double timeo
 fsq_status dist_failure_error(fsq_dist *d);
 /* Records the failure (first one wins), wakes waiters, calls the handler. */
 void dist_set_failed(fsq_dist *d, const char *message);
+
+/* distributed_nccl.c: destroys the NCCL communicator, if any. */
+void dist_nccl_destroy(fsq_dist *d);
 
 /* distributed_mpi.c: helper thread lifecycle (only with FSQ_HAVE_MPI). */
 fsq_status dist_mpi_start(fsq_dist *d);

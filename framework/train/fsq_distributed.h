@@ -91,6 +91,19 @@ fsq_status fsq_dist_check_same(fsq_dist *dist, const void *buf, size_t bytes, co
  * non-finite on every rank, so all ranks skip (or stop) together. */
 fsq_status fsq_dist_sum_finite(fsq_dist *dist, double value, double *sum, int *all_finite);
 
+/* ---- NCCL (GPU builds; minimal, untested across ranks) -------------------
+ * Rank 0 makes NCCL's unique id, fsq_dist_broadcast hands it to every rank,
+ * each rank selects `device` (< 0: its local rank) and joins the NCCL
+ * communicator. Without CUDA: available() is 0, the rest FSQ_ERR_UNSUPPORTED
+ * (synchronize is a no-op). Destroyed by fsq_dist_finalize. */
+int fsq_dist_nccl_available(void);
+fsq_status fsq_dist_nccl_init(fsq_dist *dist, int device);
+/* In-place sum of x: [count] f32 on the device, enqueued on stream (a
+ * cudaStream_t; NULL: the communicator's own non-blocking side stream). */
+fsq_status fsq_dist_nccl_allreduce_f32(fsq_dist *dist, float *x, size_t count, void *stream);
+/* Waits for the side stream. */
+fsq_status fsq_dist_nccl_synchronize(fsq_dist *dist);
+
 /* ---- gradient buckets ----------------------------------------------------
  * Created over the gradient buffers in the order backward makes them final.
  * Consecutive buffers fill a bucket up to bucket_cap bytes (fairseq's

@@ -48,12 +48,16 @@ endif
 libfsq_la_SOURCES += \
 	framework/train/distributed.c \
 	framework/train/distributed_mpi.c \
+	framework/train/distributed_nccl.c \
 	framework/train/reducer.c
 noinst_HEADERS += framework/train/distributed_internal.h
 fsq_train_HEADERS += framework/train/fsq_distributed.h
 if HAVE_MPI
 libfsq_la_CFLAGS += $(MPI_CFLAGS)
 libfsq_la_LIBADD += $(MPI_LIBS)
+endif
+if HAVE_CUDA
+libfsq_la_CFLAGS += $(CUDA_CFLAGS)
 endif
 
 if HAVE_CUNIT
@@ -77,3 +81,14 @@ tests_mpi_bench_allreduce_SOURCES = tests/mpi/bench_allreduce.c
 tests_mpi_bench_allreduce_LDADD = libfsq.la $(JSONC_LIBS) -lm
 dist_noinst_SCRIPTS += scripts/bench-allreduce
 EXTRA_DIST += docs/distributed.md
+
+# NCCL's one-rank path where a GPU is present (skips elsewhere).
+if HAVE_CUNIT
+if HAVE_CUDA
+check_PROGRAMS += tests/unit/test_distributed_nccl
+tests_unit_test_distributed_nccl_SOURCES = tests/unit/test_distributed_nccl.c
+tests_unit_test_distributed_nccl_CFLAGS = $(FSQ_TEST_CFLAGS) $(CUDA_CFLAGS)
+tests_unit_test_distributed_nccl_LDADD = $(FSQ_TEST_LIBS) $(CUDA_LIBS)
+TESTS += tests/unit/test_distributed_nccl
+endif
+endif

@@ -149,6 +149,14 @@ static void test_reducer_without_sync_only_accumulates(void) {
   CU_ASSERT_EQUAL(fsq_dist_finalize(d), FSQ_OK);
 }
 
+static void test_dist_nccl_answers_when_not_built(void) {
+  if (fsq_dist_nccl_available()) return; /* test_distributed_nccl covers GPU builds */
+  fsq_dist *d = open_world();
+  CU_ASSERT_EQUAL(fsq_dist_nccl_init(d, 0), FSQ_ERR_UNSUPPORTED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "built without CUDA"));
+  CU_ASSERT_EQUAL(fsq_dist_finalize(d), FSQ_OK);
+}
+
 int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_dist_without_mpirun_is_world_of_one),
@@ -157,6 +165,7 @@ int main(void) {
       FSQ_TEST_CASE(test_reducer_packs_buckets_that_are_not_contiguous),
       FSQ_TEST_CASE(test_reducer_starts_buckets_in_order_as_they_become_ready),
       FSQ_TEST_CASE(test_reducer_without_sync_only_accumulates),
+      FSQ_TEST_CASE(test_dist_nccl_answers_when_not_built),
       FSQ_TEST_END,
   };
   return fsq_test_main("distributed", cases);
