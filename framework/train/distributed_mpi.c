@@ -59,6 +59,9 @@ static int post_heartbeat_recv(dist_mpi *m, int p) {
 static fsq_status helper_init(fsq_dist *d) {
   dist_mpi *m = d->mpi;
   int flag = 0, rc;
+  MPI_Finalized(&flag);
+  if (flag)
+    return fsq_error(FSQ_ERR_INVALID, "distributed: MPI was finalized: a process joins the job once");
   MPI_Initialized(&flag);
   if (flag)
     return fsq_error(FSQ_ERR_INVALID, "distributed: MPI is already initialized in this process");
