@@ -51,7 +51,9 @@ void fsq_dist_options_default(fsq_dist_options *opts);
  * initialized once). *out is owned by the caller: fsq_dist_finalize. */
 fsq_status fsq_dist_init(const fsq_dist_options *opts, fsq_dist **out);
 /* Leaves the job: a barrier, a last heartbeat to every peer, MPI_Finalize.
- * After a failure it does not wait for anyone. Frees dist. */
+ * Frees dist. After a failure it neither waits nor calls MPI_Finalize (a
+ * lost peer would never answer) and returns the failure: the program should
+ * then fsq_dist_abort. */
 fsq_status fsq_dist_finalize(fsq_dist *dist);
 /* For programs only, after the library returned an error: ends every rank
  * of the job at once (MPI_Abort with code). Returns only when MPI is not in
