@@ -17,3 +17,50 @@ check_PROGRAMS += $(FSQ_TRAIN_TESTS)
 TESTS += $(FSQ_TRAIN_TESTS)
 endif
 EXTRA_DIST += tests/fixtures/optim/adam_steps.txt scripts/fixtures/make_optim_fixtures.py
+
+# Data-parallel communication (fsq_dist, fsq_reducer): MPI when configured,
+# a world of size 1 otherwise.
+libfsq_la_SOURCES += \
+	framework/train/distributed.c \
+	framework/train/distributed_mpi.c \
+	framework/train/distributed_nccl.c \
+	framework/train/reducer.c
+noinst_HEADERS += framework/train/distributed_internal.h
+fsq_train_HEADERS += framework/train/fsq_distributed.h
+if HAVE_MPI
+libfsq_la_CFLAGS += $(MPI_CFLAGS)
+libfsq_la_LIBADD += $(MPI_LIBS)
+endif
+if HAVE_CUDA
+libfsq_la_CFLAGS += $(CUDA_CFLAGS)
+endif
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_distributed
+TESTS += tests/unit/test_distributed
+endif
+
+# Two ranks under mpirun (the script skips without MPI).
+check_PROGRAMS += tests/mpi/dist_check
+tests_mpi_dist_check_SOURCES = tests/mpi/dist_check.c
+tests_mpi_dist_check_LDADD = libfsq.la $(JSONC_LIBS) -lm
+TESTS += tests/e2e/test_distributed.sh
+EXTRA_DIST += tests/e2e/test_distributed.sh
+
+# scripts/bench-allreduce and its program.
+noinst_PROGRAMS += tests/mpi/bench_allreduce
+tests_mpi_bench_allreduce_SOURCES = tests/mpi/bench_allreduce.c
+tests_mpi_bench_allreduce_LDADD = libfsq.la $(JSONC_LIBS) -lm
+dist_noinst_SCRIPTS += scripts/bench-allreduce
+EXTRA_DIST += docs/distributed.md
+
+# NCCL's one-rank path where a GPU is present (skips elsewhere).
+if HAVE_CUNIT
+if HAVE_CUDA
+check_PROGRAMS += tests/unit/test_distributed_nccl
+tests_unit_test_distributed_nccl_SOURCES = tests/unit/test_distributed_nccl.c
+tests_unit_test_distributed_nccl_CFLAGS = $(FSQ_TEST_CFLAGS) $(CUDA_CFLAGS)
+tests_unit_test_distributed_nccl_LDADD = $(FSQ_TEST_LIBS) $(CUDA_LIBS)
+TESTS += tests/unit/test_distributed_nccl
+endif
+endif
