@@ -123,6 +123,20 @@ fsq_status fsq_json_get_string(struct json_object *obj, const char *key, const c
 fsq_status fsq_json_get_double_list(struct json_object *obj, const char *key, double *out,
                                     size_t cap, size_t *n);
 
+/* ---- UTF-8 text, as Python's str sees it -------------------------------
+ * Strict validation (no overlongs, surrogates or code points past U+10FFFF,
+ * as Python's strict decoder), and str.isspace(), which str.split() and re's
+ * \s use. */
+/* 1 when s[0..len) is valid; else 0 with the first bad byte's offset in
+ * *bad_offset (may be NULL). */
+int fsq_utf8_valid(const char *s, size_t len, size_t *bad_offset);
+/* Decodes the code point at s (left bytes remain): its length in bytes. On
+ * invalid input the first byte alone is taken. */
+size_t fsq_utf8_decode(const char *s, size_t left, uint32_t *cp);
+int fsq_unicode_isspace(uint32_t cp);
+/* Length of the whitespace character at s, or 0 when it is not one. */
+size_t fsq_utf8_space(const char *s, size_t left);
+
 /* ---- small utilities ----------------------------------------------------- */
 /* Local time stamp "YYYY-MM-DD HH:MM:SS" into buf (at least 20 bytes). */
 void fsq_time_stamp(char *buf, size_t size);

@@ -128,7 +128,7 @@ static void *run_chunk(void *arg) {
     const char *next, *le = line_end(p, end, &next);
     size_t len = (size_t)(le - p);
     c->lines++;
-    if (!fsq_utf8_valid(p, len)) {
+    if (!fsq_utf8_valid(p, len, NULL)) {
       c->bad_line = c->lines;
       st = fsq_error(FSQ_ERR_FORMAT, "not valid UTF-8");
     } else if (c->counts) {

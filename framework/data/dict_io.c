@@ -66,7 +66,7 @@ static fsq_status parse_line(fsq_dictionary *d, const char *line, size_t len, co
 }
 
 fsq_status fsq_dictionary_parse(fsq_dictionary *d, const char *text, size_t len, const char *name) {
-  if (!fsq_utf8_valid(text, len))
+  if (!fsq_utf8_valid(text, len, NULL))
     return fsq_error(FSQ_ERR_FORMAT, "%s: incorrect encoding (not UTF-8)", name);
   size_t pos = 0, lineno = 0;
   while (pos < len) {

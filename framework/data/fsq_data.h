@@ -55,8 +55,6 @@ typedef struct fsq_token {
   size_t len;
 } fsq_token;
 
-/* 1 when text[0..len) is valid UTF-8 (as Python's strict decoder sees it). */
-int fsq_utf8_valid(const char *text, size_t len);
 /* Splits a line (valid UTF-8) into at most cap tokens; returns the count of
  * all tokens (may exceed cap: call again with a larger array). */
 size_t fsq_tokenize_line(const char *line, size_t len, fsq_token *tokens, size_t cap);

@@ -5,70 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ASCII whitespace for Python: \t \n \v \f \r, \x1c-\x1f and space. */
-static const unsigned char ascii_space[128] = {
-    ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1,
-    [0x1c] = 1,  [0x1d] = 1,  [0x1e] = 1,  [0x1f] = 1,  [' '] = 1};
-
-/* Python's str.isspace() set (which is also what \s matches in str patterns). */
-static inline int is_space_cp(uint32_t c) {
-  if (c < 0x80) return ascii_space[c];
-  return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 ||
-         c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
-}
+/* Python's str.isspace() and UTF-8 decoding come from framework/core. */
+static inline int is_space_cp(uint32_t c) { return fsq_unicode_isspace(c); }
 
 /* Decodes one code point of valid UTF-8 at s (n bytes left); *w = its length. */
-static uint32_t decode(const unsigned char *s, size_t n, size_t *w) {
-  unsigned char b = s[0];
-  if (b < 0x80 || n < 2) {
-    *w = 1;
-    return b;
-  }
-  if (b < 0xe0) {
-    *w = 2;
-    return ((uint32_t)(b & 0x1f) << 6) | (s[1] & 0x3f);
-  }
-  if (b < 0xf0 || n < 4) {
-    *w = 3;
-    return ((uint32_t)(b & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
-  }
-  *w = 4;
-  return ((uint32_t)(b & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
-         ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
-}
-
-int fsq_utf8_valid(const char *text, size_t len) {
-  const unsigned char *s = (const unsigned char *)text;
-  size_t i = 0;
-  while (i < len) {
-    if (i + 8 <= len) { /* eight ASCII bytes at once */
-      uint64_t w;
-      memcpy(&w, s + i, 8);
-      if ((w & 0x8080808080808080ull) == 0) {
-        i += 8;
-        continue;
-      }
-    }
-    unsigned char b = s[i];
-    if (b < 0x80) {
-      i++;
-      continue;
-    }
-    size_t need;
-    uint32_t min, c;
-    if (b >= 0xc2 && b <= 0xdf) need = 1, min = 0x80, c = b & 0x1f;
-    else if (b >= 0xe0 && b <= 0xef) need = 2, min = 0x800, c = b & 0x0f;
-    else if (b >= 0xf0 && b <= 0xf4) need = 3, min = 0x10000, c = b & 0x07;
-    else return 0;
-    if (len - i <= need) return 0;
-    for (size_t k = 1; k <= need; k++) {
-      if ((s[i + k] & 0xc0) != 0x80) return 0;
-      c = (c << 6) | (s[i + k] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    i += need + 1;
-  }
-  return 1;
+static inline uint32_t decode(const unsigned char *s, size_t n, size_t *w) {
+  uint32_t c;
+  *w = fsq_utf8_decode((const char *)s, n, &c);
+  return c;
 }
 
 size_t fsq_tokenize_line(const char *line, size_t len, fsq_token *tokens, size_t cap) {

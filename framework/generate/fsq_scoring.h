@@ -81,11 +81,6 @@ typedef struct fsq_text {
 } fsq_text;
 
 void fsq_text_free(fsq_text *text);
-/* Strict UTF-8 (no overlongs, surrogates or values above U+10FFFF), as
- * Python's decoder. Returns 1 when valid; else 0 and *bad_offset. */
-int fsq_utf8_valid(const char *s, size_t len, size_t *bad_offset);
-/* Byte length of the Python whitespace character (str.isspace) at s, or 0. */
-size_t fsq_utf8_space(const char *s, size_t left);
 /* Python's str.lower() of valid UTF-8 into out (replacing its content).
  * Case mapping comes from the C library's C.UTF-8 tables, plus U+0130 ->
  * "i\u0307" as Python's full mapping; final-sigma context is not applied. */

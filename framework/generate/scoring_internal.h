@@ -42,10 +42,6 @@ fsq_status fsq_grow(void **items, size_t *cap, size_t need, size_t elem);
  * without the Unicode whitespace at the chosen ends. */
 void fsq_utf8_strip(const char *s, size_t len, int left, int right, size_t *start, size_t *end);
 
-/* Decodes the UTF-8 character at s (valid input), setting *cp; returns its length. */
-size_t fsq_utf8_decode(const char *s, size_t left, uint32_t *cp);
-/* Python's str.isspace() for one code point. */
-int fsq_unicode_isspace(uint32_t c);
 /* Byte length of the next word (up to whitespace or end) at s. */
 size_t fsq_utf8_word_len(const char *s, size_t left);
 

@@ -134,12 +134,12 @@ static void test_tokenize_splits_on_unicode_whitespace(void) {
 }
 
 static void test_utf8_validation_is_strict(void) {
-  CU_ASSERT_TRUE(fsq_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
-  CU_ASSERT_FALSE(fsq_utf8_valid("\xc3", 1));             /* truncated */
-  CU_ASSERT_FALSE(fsq_utf8_valid("\xc0\xaf", 2));         /* overlong */
-  CU_ASSERT_FALSE(fsq_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-  CU_ASSERT_FALSE(fsq_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-  CU_ASSERT_FALSE(fsq_utf8_valid("\x80", 1));
+  CU_ASSERT_TRUE(fsq_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, NULL));
+  CU_ASSERT_FALSE(fsq_utf8_valid("\xc3", 1, NULL));             /* truncated */
+  CU_ASSERT_FALSE(fsq_utf8_valid("\xc0\xaf", 2, NULL));         /* overlong */
+  CU_ASSERT_FALSE(fsq_utf8_valid("\xed\xa0\x80", 3, NULL));     /* surrogate */
+  CU_ASSERT_FALSE(fsq_utf8_valid("\xf4\x90\x80\x80", 4, NULL)); /* > U+10FFFF */
+  CU_ASSERT_FALSE(fsq_utf8_valid("\x80", 1, NULL));
 }
 
 static void test_encode_line_maps_unknown_to_unk_and_appends_eos(void) {
