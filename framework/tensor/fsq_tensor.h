@@ -86,6 +86,10 @@ void fsq_params_destroy(fsq_params *p);
  * be unique. The tensor stays valid until fsq_params_destroy. */
 fsq_tensor *fsq_params_add(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
                            const int64_t *shape);
+/* The same without a gradient and never requiring grad: optimizer state,
+ * fixed buffers (e.g. sinusoidal positions). */
+fsq_tensor *fsq_params_add_buffer(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
+                                  const int64_t *shape);
 fsq_tensor *fsq_params_find(const fsq_params *p, const char *name);
 size_t fsq_params_count(const fsq_params *p);
 fsq_tensor *fsq_params_at(const fsq_params *p, size_t i); /* insertion order */

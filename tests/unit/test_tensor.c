@@ -321,6 +321,13 @@ static void test_gradients_accumulate_for_shared_weights(void) {
   for (int i = 0; i < 3; i++) CLOSE(g[i], 2 * (2 * wv[i] + 3), 1e-12);
   fsq_params_zero_grad(p);
   CU_ASSERT_EQUAL(g[1], 0.0);
+  /* a buffer (optimizer state) has no gradient and stops nothing */
+  fsq_tensor *m = fsq_params_add_buffer(p, "optimizer.exp_avg.0", FSQ_F32, 1, s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+  CU_ASSERT_FALSE(m->requires_grad);
+  CU_ASSERT_PTR_NULL(m->grad);
+  CU_ASSERT_EQUAL(fsq_params_count(p), 2);
+  fsq_params_zero_grad(p);
   fsq_ctx_destroy(ctx);
   fsq_params_destroy(p);
 }
