@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 size_t fsq_dtype_size(fsq_dtype t) {
   static const size_t sizes[FSQ_DTYPE_COUNT] = {4, 8, 2, 2, 4, 8, 1};
@@ -117,10 +120,9 @@ static void k_cast(fsq_dtype dt, void *dst, fsq_dtype st, const void *src, int64
   for (int64_t i = 0; i < n; i++) store_double(dt, dst, i, load_as_double(st, src, i));
 }
 
-static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
-                   const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
-                   int64_t ldc) {
-  if (m == 0 || n == 0) return;
+static void gemm_one(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
+                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                     int64_t ldc) {
   enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
   if (t == FSQ_F64)
@@ -129,6 +131,43 @@ static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k,
   else
     cblas_sgemm(CblasRowMajor, opa, opb, (blasint)m, (blasint)n, (blasint)k, (float)alpha, a,
                 (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc);
+}
+
+/* BLAS runs single-threaded inside our OpenMP team: each thread takes a
+ * block of C's rows (or columns, when C is wide), so the process has one set
+ * of worker threads and BLAS threads never compete with OpenMP threads for
+ * the cores (spinning OpenBLAS workers doubled the time of a GEMM followed by
+ * a layer_norm on two cores). */
+static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
+                   const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                   int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  size_t es = t == FSQ_F64 ? 8 : 4;
+  double work = (double)m * (double)n * (double)k;
+  int by_rows = m >= n;
+#pragma omp parallel if (work >= 2e6)
+  {
+    int64_t len = by_rows ? m : n, lo = 0, hi = len;
+#ifdef _OPENMP
+    int th = omp_get_thread_num(), nth = omp_get_num_threads();
+    /* blocks in multiples of 16 keep the BLAS kernels on full panels */
+    int64_t units = (len + 15) / 16;
+    lo = units * th / nth * 16;
+    hi = units * (th + 1) / nth * 16;
+    if (hi > len) hi = len;
+    if (lo > len) lo = len;
+#endif
+    if (hi > lo) {
+      if (by_rows) /* rows lo..hi of op(A) and C */
+        gemm_one(t, ta, tb, hi - lo, n, k, alpha,
+                 (const char *)a + (size_t)(ta ? lo : lo * lda) * es, lda, b, ldb, beta,
+                 (char *)c + (size_t)(lo * ldc) * es, ldc);
+      else /* columns lo..hi of op(B) and C */
+        gemm_one(t, ta, tb, m, hi - lo, k, alpha, a, lda,
+                 (const char *)b + (size_t)(tb ? lo * ldb : lo) * es, ldb, beta,
+                 (char *)c + (size_t)lo * es, ldc);
+    }
+  }
 }
 
 /* OpenBLAS's DYNAMIC_ARCH picks its kernels from the CPU model, and a build
@@ -193,10 +232,9 @@ static void cpu_init(void) {
                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"));
   cpu_table.gemm = k_gemm;
   cpu_table.cast = k_cast;
-  /* BLAS runs between our OpenMP loops, never inside them, so both get all
-   * the cores but never at the same time. */
+  /* BLAS threads stay off: k_gemm splits the work over our OpenMP team. */
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
-  openblas_set_num_threads(fsq_num_threads());
+  openblas_set_num_threads(1);
 #endif
 #ifdef HAVE_OPENBLAS_GET_CORENAME
   snprintf(blas_name, sizeof(blas_name), "OpenBLAS %s", openblas_get_corename());
