@@ -97,6 +97,9 @@ fsq_tensor *fsq_softmax(fsq_ctx *ctx, fsq_tensor *x) { return fsq_softmax_masked
 fsq_tensor *fsq_log_softmax(fsq_ctx *ctx, fsq_tensor *x) { return fsq_softmax_masked(ctx, x, NULL, 0, 1); }
 
 /* ---- indices ---------------------------------------------------------------------- */
+/* No index value is exempt from the range check. */
+#define NO_SKIP INT64_MIN
+
 /* The indices as contiguous i64 in [0, limit) (skip is allowed too), or NULL. */
 static const int64_t *check_indices(fsq_ctx *ctx, fsq_tensor *idx, int64_t limit, int64_t skip,
                                     const char *op) {
@@ -130,7 +133,7 @@ fsq_tensor *fsq_embedding(fsq_ctx *ctx, fsq_tensor *weight, fsq_tensor *indices,
   if (weight->ndim != 2 || indices->ndim + 1 > FSQ_MAX_DIMS)
     return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "embedding: weight must be [V, D]");
   int64_t v = weight->shape[0], d = weight->shape[1];
-  const int64_t *idx = check_indices(ctx, indices, v, -1, "embedding");
+  const int64_t *idx = check_indices(ctx, indices, v, NO_SKIP, "embedding");
   const void *w = idx ? fsq_contig_data(ctx, weight) : NULL;
   if (!w) return NULL;
   int64_t shape[FSQ_MAX_DIMS];
@@ -167,7 +170,7 @@ fsq_tensor *fsq_index_select(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *i
   int d = fsq_dim_index(x, dim);
   if (d < 0 || indices->ndim != 1)
     return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "index_select: dim %d or indices not 1-D", dim);
-  const int64_t *idx = check_indices(ctx, indices, x->shape[d], -1, "index_select");
+  const int64_t *idx = check_indices(ctx, indices, x->shape[d], NO_SKIP, "index_select");
   const void *xc = idx ? fsq_contig_data(ctx, x) : NULL;
   if (!xc) return NULL;
   int64_t shape[FSQ_MAX_DIMS], outer = 1, inner = 1;
@@ -209,7 +212,7 @@ fsq_tensor *fsq_gather(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *index) 
   if (!same)
     return fsq_ctx_fail(ctx, FSQ_ERR_INVALID,
                         "gather: index must have the input's shape except along dim %d", dim);
-  const int64_t *idx = check_indices(ctx, index, x->shape[d], -1, "gather");
+  const int64_t *idx = check_indices(ctx, index, x->shape[d], NO_SKIP, "gather");
   const void *xc = idx ? fsq_contig_data(ctx, x) : NULL;
   fsq_tensor *y = xc ? fsq_empty(ctx, x->dtype, index->ndim, index->shape) : NULL;
   if (!y) return NULL;

@@ -232,6 +232,10 @@ static void cpu_init(void) {
                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"));
   cpu_table.gemm = k_gemm;
   cpu_table.cast = k_cast;
+#ifdef _OPENMP
+  /* $FSQ_NUM_THREADS sizes our team (OMP_NUM_THREADS already does by itself) */
+  if (getenv("FSQ_NUM_THREADS")) omp_set_num_threads(fsq_num_threads());
+#endif
   /* BLAS threads stay off: k_gemm splits the work over our OpenMP team. */
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
   openblas_set_num_threads(1);

@@ -350,6 +350,8 @@ static void test_embedding_gives_no_gradient_to_padding_row(void) {
   const int64_t one[1] = {1};
   CU_ASSERT_PTR_NULL(fsq_embedding(ctx, w, fsq_from_data(ctx, FSQ_I64, 1, one, bad), 1, 1.0));
   CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "outside [0, 4)"));
+  const int64_t minus1[1] = {-1};
+  CU_ASSERT_PTR_NULL(fsq_embedding(ctx, w, fsq_from_data(ctx, FSQ_I64, 1, one, minus1), -1, 1.0));
   fsq_ctx_destroy(ctx);
   fsq_params_destroy(p);
 }
@@ -530,8 +532,11 @@ static void test_index_select_and_gather_reorder_integer_tensors(void) {
   fsq_tensor *mm = fsq_index_select(ctx, fsq_from_data(ctx, FSQ_U8, 1, ms, m), 0,
                                     fsq_from_data(ctx, FSQ_I64, 1, two, sel));
   CU_ASSERT_EQUAL(fsq_get(mm, 0), 0);
-  const int64_t bad[3] = {1, 2, 0};
+  const int64_t bad[3] = {1, 2, 0}, neg[3] = {0, -1, 0};
   CU_ASSERT_PTR_NULL(fsq_gather(ctx, t, 1, fsq_from_data(ctx, FSQ_I64, 2, gs, bad)));
+  CU_ASSERT_PTR_NULL(fsq_gather(ctx, t, 1, fsq_from_data(ctx, FSQ_I64, 2, gs, neg)));
+  const int64_t three[1] = {3};
+  CU_ASSERT_PTR_NULL(fsq_index_select(ctx, t, 0, fsq_from_data(ctx, FSQ_I64, 1, three, neg)));
   fsq_ctx_destroy(ctx);
 }
 
