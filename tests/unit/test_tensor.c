@@ -540,6 +540,34 @@ static void test_index_select_and_gather_reorder_integer_tensors(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* Broadcast gradients large enough for the threaded column reduction. */
+static void test_large_broadcast_gradients_reduce_correctly(void) {
+  fsq_params *p = fsq_params_create();
+  const int64_t as[3] = {40, 1, 200}, bs[1] = {200}, ys[3] = {40, 30, 200};
+  fsq_tensor *a = fsq_params_add(p, "a", FSQ_F64, 3, as), *b = fsq_params_add(p, "b", FSQ_F64, 1, bs);
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_tensor *r = fsq_empty(ctx, FSQ_F64, 3, ys);
+  double *rv = r->data;
+  for (int64_t i = 0; i < 40 * 30 * 200; i++) rv[i] = (double)(i % 13) - 6;
+  fsq_tensor *y = fsq_add(ctx, fsq_add(ctx, fsq_zeros(ctx, FSQ_F64, 3, ys), a), b);
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, fsq_sum_all(ctx, fsq_mul(ctx, y, r))), FSQ_OK);
+  const double *ga = a->grad->data, *gb = b->grad->data;
+  int bad = 0;
+  for (int64_t j = 0; j < 200; j++) {
+    double want_b = 0;
+    for (int64_t i = 0; i < 40 * 30; i++) want_b += rv[i * 200 + j];
+    if (gb[j] != want_b) bad++;
+    for (int64_t o = 0; o < 40; o++) {
+      double want_a = 0;
+      for (int64_t m = 0; m < 30; m++) want_a += rv[(o * 30 + m) * 200 + j];
+      if (ga[o * 200 + j] != want_a) bad++;
+    }
+  }
+  CU_ASSERT_EQUAL(bad, 0);
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
 static void test_backend_reports_its_isa(void) {
   const fsq_kernels *k = fsq_kernels_cpu();
   CU_ASSERT_PTR_NOT_NULL_FATAL(k);
@@ -572,6 +600,7 @@ int main(void) {
       FSQ_TEST_CASE(test_large_ops_agree_with_reference_loops),
       FSQ_TEST_CASE(test_large_transposes_copy_and_accumulate),
       FSQ_TEST_CASE(test_index_select_and_gather_reorder_integer_tensors),
+      FSQ_TEST_CASE(test_large_broadcast_gradients_reduce_correctly),
       FSQ_TEST_CASE(test_backend_reports_its_isa),
       FSQ_TEST_END,
   };
