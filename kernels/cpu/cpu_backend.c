@@ -1,0 +1,256 @@
+/* cpu_backend.c: the CPU backend table: GEMM through OpenBLAS, casts, and
+ * the run-time choice among the ISA copies of cpu_isa.c. */
+#include "config.h"
+#include "kernels/cpu/cpu_internal.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+size_t fsq_dtype_size(fsq_dtype t) {
+  static const size_t sizes[FSQ_DTYPE_COUNT] = {4, 8, 2, 2, 4, 8, 1};
+  return (unsigned)t < FSQ_DTYPE_COUNT ? sizes[t] : 0;
+}
+
+const char *fsq_dtype_name(fsq_dtype t) {
+  static const char *names[FSQ_DTYPE_COUNT] = {"f32", "f64", "f16", "bf16", "i32", "i64", "u8"};
+  return (unsigned)t < FSQ_DTYPE_COUNT ? names[t] : "?";
+}
+
+/* ---- f16 / bf16, round to nearest even ---------------------------------- */
+static uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+static float bits_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+uint16_t fsq_f32_to_bf16(float f) {
+  uint32_t u = f32_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+float fsq_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+
+uint16_t fsq_f32_to_f16(float f) {
+  uint32_t u = f32_bits(f);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  uint32_t a = u & 0x7fffffffu;
+  if (a >= 0x7f800000u) return sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u);
+  if (a >= 0x477ff000u) return sign | 0x7c00u; /* rounds to >= 65520: inf */
+  if (a < 0x38800000u) {                       /* below 2^-14: subnormal or zero */
+    if (a < 0x33000000u) return sign;          /* below half the smallest subnormal */
+    uint32_t mant = (a & 0x7fffffu) | 0x800000u;
+    int shift = 126 - (int)(a >> 23); /* 14..24 more bits to drop */
+    /* value = mant * 2^(e - 150); the subnormal unit is 2^-24 */
+    uint32_t v = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (v & 1u))) v++;
+    return sign | (uint16_t)v;
+  }
+  uint32_t r = a - 0x38000000u; /* rebias exponent 127 -> 15 */
+  r += 0xfffu + ((r >> 13) & 1u);
+  return sign | (uint16_t)(r >> 13);
+}
+
+float fsq_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0x1f) return bits_f32(sign | 0x7f800000u | (m << 13));
+  if (e == 0) { /* zero or subnormal: m * 2^-24 */
+    float v = (float)m * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  return bits_f32(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+/* One element as double, and back; f64 -> f16/bf16 goes through f32. */
+static double load_as_double(fsq_dtype t, const void *p, int64_t i) {
+  switch (t) {
+  case FSQ_F32: return ((const float *)p)[i];
+  case FSQ_F64: return ((const double *)p)[i];
+  case FSQ_F16: return fsq_f16_to_f32(((const uint16_t *)p)[i]);
+  case FSQ_BF16: return fsq_bf16_to_f32(((const uint16_t *)p)[i]);
+  case FSQ_I32: return ((const int32_t *)p)[i];
+  case FSQ_I64: return (double)((const int64_t *)p)[i];
+  default: return ((const uint8_t *)p)[i];
+  }
+}
+
+static void store_double(fsq_dtype t, void *p, int64_t i, double v) {
+  switch (t) {
+  case FSQ_F32: ((float *)p)[i] = (float)v; break;
+  case FSQ_F64: ((double *)p)[i] = v; break;
+  case FSQ_F16: ((uint16_t *)p)[i] = fsq_f32_to_f16((float)v); break;
+  case FSQ_BF16: ((uint16_t *)p)[i] = fsq_f32_to_bf16((float)v); break;
+  case FSQ_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+  case FSQ_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+  default: ((uint8_t *)p)[i] = (uint8_t)v; break;
+  }
+}
+
+static void k_cast(fsq_dtype dt, void *dst, fsq_dtype st, const void *src, int64_t n) {
+  if (dt == st) {
+    memcpy(dst, src, (size_t)n * fsq_dtype_size(dt));
+    return;
+  }
+  if (st == FSQ_I64 && dt == FSQ_I32) { /* exact, no double detour */
+    for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i] = (int32_t)((const int64_t *)src)[i];
+    return;
+  }
+  if (st == FSQ_F32 && (dt == FSQ_F16 || dt == FSQ_BF16)) {
+    uint16_t (*conv)(float) = dt == FSQ_F16 ? fsq_f32_to_f16 : fsq_f32_to_bf16;
+#pragma omp parallel for if (n >= FSQ_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = conv(((const float *)src)[i]);
+    return;
+  }
+#pragma omp parallel for if (n >= FSQ_PAR_MIN) schedule(static)
+  for (int64_t i = 0; i < n; i++) store_double(dt, dst, i, load_as_double(st, src, i));
+}
+
+static void gemm_one(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
+                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                     int64_t ldc) {
+  enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
+  enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
+  if (t == FSQ_F64)
+    cblas_dgemm(CblasRowMajor, opa, opb, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+  else
+    cblas_sgemm(CblasRowMajor, opa, opb, (blasint)m, (blasint)n, (blasint)k, (float)alpha, a,
+                (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc);
+}
+
+/* BLAS runs single-threaded inside our OpenMP team: each thread takes a
+ * block of C's rows (or columns, when C is wide), so the process has one set
+ * of worker threads and BLAS threads never compete with OpenMP threads for
+ * the cores (spinning OpenBLAS workers doubled the time of a GEMM followed by
+ * a layer_norm on two cores). */
+static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
+                   const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                   int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  size_t es = t == FSQ_F64 ? 8 : 4;
+  double work = (double)m * (double)n * (double)k;
+  int by_rows = m >= n;
+#pragma omp parallel if (work >= 2e6)
+  {
+    int64_t len = by_rows ? m : n, lo = 0, hi = len;
+#ifdef _OPENMP
+    int th = omp_get_thread_num(), nth = omp_get_num_threads();
+    /* blocks in multiples of 16 keep the BLAS kernels on full panels */
+    int64_t units = (len + 15) / 16;
+    lo = units * th / nth * 16;
+    hi = units * (th + 1) / nth * 16;
+    if (hi > len) hi = len;
+    if (lo > len) lo = len;
+#endif
+    if (hi > lo) {
+      if (by_rows) /* rows lo..hi of op(A) and C */
+        gemm_one(t, ta, tb, hi - lo, n, k, alpha,
+                 (const char *)a + (size_t)(ta ? lo : lo * lda) * es, lda, b, ldb, beta,
+                 (char *)c + (size_t)(lo * ldc) * es, ldc);
+      else /* columns lo..hi of op(B) and C */
+        gemm_one(t, ta, tb, m, hi - lo, k, alpha, a, lda,
+                 (const char *)b + (size_t)(tb ? lo * ldb : lo) * es, ldb, beta,
+                 (char *)c + (size_t)lo * es, ldc);
+    }
+  }
+}
+
+/* OpenBLAS's DYNAMIC_ARCH picks its kernels from the CPU model, and a build
+ * older than the processor (Debian 12's 0.3.21 on an Emerald Rapids, model
+ * 207) falls back to its SSE3 "Prescott" kernels: five times slower than its
+ * SkylakeX ones on the same core. When the chosen core lacks AVX-512 but the
+ * processor has it, and the user set no OPENBLAS_CORETYPE, re-run OpenBLAS's
+ * own selection once with the type forced ($FSQ_OPENBLAS_CORETYPE, default
+ * SkylakeX; "keep" disables this). Weak references: a BLAS without these
+ * entry points is left alone. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+static int core_has_avx512(const char *core) {
+  static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Zen4"};
+  for (size_t i = 0; i < sizeof(avx512_cores) / sizeof(avx512_cores[0]); i++)
+    if (strcasecmp(core, avx512_cores[i]) == 0) return 1;
+  return 0;
+}
+
+static void blas_fix_coretype(int cpu_has_avx512) {
+#ifdef HAVE_OPENBLAS_GET_CORENAME
+  const char *want = getenv("FSQ_OPENBLAS_CORETYPE");
+  if (!want) want = "SkylakeX";
+  if (strcmp(want, "keep") == 0 || getenv("OPENBLAS_CORETYPE") || !cpu_has_avx512) return;
+  if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+  const char *core = openblas_get_corename();
+  if (!core || core_has_avx512(core)) return;
+  /* OpenBLAS reads the type from the environment only; restore it after. */
+  if (setenv("OPENBLAS_CORETYPE", want, 1) != 0) return;
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  unsetenv("OPENBLAS_CORETYPE");
+#else
+  (void)cpu_has_avx512;
+#endif
+}
+
+static fsq_kernels cpu_table;
+static char blas_name[64] = "BLAS";
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void cpu_init(void) {
+  const char *force = getenv("FSQ_CPU_ISA");
+  __builtin_cpu_init();
+  int has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (force && strcmp(force, "generic") == 0) has512 = has2 = 0;
+  if (force && strcmp(force, "avx2") == 0) has512 = 0;
+  if (has512) {
+    fsq_kcpu_fill_avx512(&cpu_table);
+    cpu_table.name = "cpu-avx512";
+  } else if (has2) {
+    fsq_kcpu_fill_avx2(&cpu_table);
+    cpu_table.name = "cpu-avx2";
+  } else {
+    fsq_kcpu_fill_generic(&cpu_table);
+    cpu_table.name = "cpu-generic";
+  }
+  blas_fix_coretype(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"));
+  cpu_table.gemm = k_gemm;
+  cpu_table.cast = k_cast;
+#ifdef _OPENMP
+  /* $FSQ_NUM_THREADS sizes our team (OMP_NUM_THREADS already does by itself) */
+  if (getenv("FSQ_NUM_THREADS")) omp_set_num_threads(fsq_num_threads());
+#endif
+  /* BLAS threads stay off: k_gemm splits the work over our OpenMP team. */
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+  openblas_set_num_threads(1);
+#endif
+#ifdef HAVE_OPENBLAS_GET_CORENAME
+  snprintf(blas_name, sizeof(blas_name), "OpenBLAS %s", openblas_get_corename());
+#endif
+}
+
+const char *fsq_kernels_blas_name(void) {
+  fsq_kernels_cpu();
+  return blas_name;
+}
+
+const fsq_kernels *fsq_kernels_cpu(void) {
+  pthread_once(&cpu_once, cpu_init);
+  return &cpu_table;
+}
