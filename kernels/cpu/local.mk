@@ -1,1 +1,25 @@
 # kernels/cpu: build fragment (see the top-level Makefile.am)
+# cpu_isa.c is built three times (portable, AVX2+FMA, AVX-512) into
+# convenience libraries; cpu_backend.c picks one at run time.
+libfsq_la_SOURCES += \
+	kernels/cpu/cpu_backend.c \
+	kernels/cpu/cpu_internal.h
+EXTRA_DIST += kernels/cpu/cpu_ops.inc kernels/cpu/cpu_copy.inc
+fsq_kernelsdir = $(pkgincludedir)/kernels
+fsq_kernels_HEADERS = kernels/fsq_kernels.h
+
+noinst_LTLIBRARIES += kernels/cpu/libfsqk_generic.la kernels/cpu/libfsqk_avx2.la \
+	kernels/cpu/libfsqk_avx512.la
+fsq_kcpu_cflags = $(AM_CFLAGS) -O3 -fno-math-errno
+kernels_cpu_libfsqk_generic_la_SOURCES = kernels/cpu/cpu_isa.c
+kernels_cpu_libfsqk_generic_la_CPPFLAGS = $(AM_CPPFLAGS) -DFSQ_ISA=generic
+kernels_cpu_libfsqk_generic_la_CFLAGS = $(fsq_kcpu_cflags)
+kernels_cpu_libfsqk_avx2_la_SOURCES = kernels/cpu/cpu_isa.c
+kernels_cpu_libfsqk_avx2_la_CPPFLAGS = $(AM_CPPFLAGS) -DFSQ_ISA=avx2
+kernels_cpu_libfsqk_avx2_la_CFLAGS = $(fsq_kcpu_cflags) -mavx2 -mfma
+kernels_cpu_libfsqk_avx512_la_SOURCES = kernels/cpu/cpu_isa.c
+kernels_cpu_libfsqk_avx512_la_CPPFLAGS = $(AM_CPPFLAGS) -DFSQ_ISA=avx512
+kernels_cpu_libfsqk_avx512_la_CFLAGS = $(fsq_kcpu_cflags) -mavx512f -mavx512bw -mavx512vl \
+	-mavx512dq -mavx2 -mfma -mprefer-vector-width=512
+libfsq_la_LIBADD += kernels/cpu/libfsqk_generic.la kernels/cpu/libfsqk_avx2.la \
+	kernels/cpu/libfsqk_avx512.la

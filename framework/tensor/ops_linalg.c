@@ -1,0 +1,205 @@
+/* ops_linalg.c: (batched) matmul, fairseq's ConvTBC and the LSTM cell. All
+ * products go through the backend's GEMM; backward passes accumulate with
+ * beta = 1 straight into the gradients. */
+#include "tensor/tensor_internal.h"
+
+#include <string.h>
+
+/* Geometry of one matmul, kept in node->i. */
+typedef struct mm_geom {
+  int64_t batch;   /* GEMM calls */
+  int64_t m, n, k; /* per call */
+  int ta, tb;
+  int b_shared; /* b is 2-D and used by every batch */
+} mm_geom;
+
+static void mm_save(fsq_node *nd, const mm_geom *g) {
+  int64_t v[8] = {g->batch, g->m, g->n, g->k, g->ta, g->tb, g->b_shared, 0};
+  memcpy(nd->i, v, sizeof(v));
+}
+
+static mm_geom mm_load(const fsq_node *nd) {
+  mm_geom g = {nd->i[0], nd->i[1], nd->i[2], nd->i[3], (int)nd->i[4], (int)nd->i[5], (int)nd->i[6]};
+  return g;
+}
+
+/* saved[0] = contiguous a, saved[1] = contiguous b */
+static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
+  mm_geom g = mm_load(nd);
+  fsq_tensor *y = nd->out;
+  fsq_dtype t = y->dtype;
+  size_t es = fsq_dtype_size(t);
+  const char *A = nd->saved[0], *B = nd->saved[1], *G = y->grad->data;
+  char *dA = fsq_grad_data(ctx, nd->in[0]), *dB = fsq_grad_data(ctx, nd->in[1]);
+  int64_t lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
+  int64_t sa = g.m * g.k, sb = g.b_shared ? 0 : g.k * g.n, sy = g.m * g.n;
+  for (int64_t i = 0; i < g.batch; i++) {
+    const char *a = A + i * sa * (int64_t)es, *b = B + i * sb * (int64_t)es;
+    const char *gy = G + i * sy * (int64_t)es;
+    if (dA) {
+      char *da = dA + i * sa * (int64_t)es;
+      if (!g.ta) /* dA[M,K] += dY[M,N] op(B)^T */
+        ctx->k->gemm(t, 0, !g.tb, g.m, g.k, g.n, 1.0, gy, g.n, b, ldb, 1.0, da, g.k);
+      else /* A stored [K,M]: dA += op(B) dY^T */
+        ctx->k->gemm(t, g.tb, 1, g.k, g.m, g.n, 1.0, b, ldb, gy, g.n, 1.0, da, g.m);
+    }
+    if (dB) {
+      char *db = dB + i * sb * (int64_t)es;
+      if (!g.tb) /* dB[K,N] += op(A)^T dY */
+        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, lda, gy, g.n, 1.0, db, g.n);
+      else /* B stored [N,K]: dB += dY^T op(A) */
+        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, lda, 1.0, db, g.k);
+    }
+  }
+}
+
+fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, int trans_b) {
+  if (!a || !b) return NULL;
+  if (!fsq_check_float(ctx, a, "matmul") || !fsq_check_float(ctx, b, "matmul")) return NULL;
+  if (a->dtype != b->dtype || a->ndim < 2 || b->ndim < 2)
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "matmul: need two float tensors of >= 2 dims and one dtype");
+  int na = a->ndim, nb = b->ndim;
+  mm_geom g = {1, 0, 0, 0, trans_a != 0, trans_b != 0, nb == 2 && na > 2};
+  g.m = a->shape[na - (g.ta ? 1 : 2)];
+  g.k = a->shape[na - (g.ta ? 2 : 1)];
+  int64_t kb = b->shape[nb - (g.tb ? 1 : 2)];
+  g.n = b->shape[nb - (g.tb ? 2 : 1)];
+  if (kb != g.k)
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "matmul: inner sizes %lld and %lld differ",
+                        (long long)g.k, (long long)kb);
+  if (!g.b_shared) {
+    if (na != nb)
+      return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "matmul: %d-D by %d-D batches", na, nb);
+    for (int d = 0; d < na - 2; d++)
+      if (a->shape[d] != b->shape[d])
+        return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "matmul: batch dim %d: %lld vs %lld", d,
+                            (long long)a->shape[d], (long long)b->shape[d]);
+  }
+  for (int d = 0; d < na - 2; d++) g.batch *= a->shape[d];
+  int64_t shape[FSQ_MAX_DIMS];
+  memcpy(shape, a->shape, sizeof(shape));
+  shape[na - 2] = g.m;
+  shape[na - 1] = g.n;
+  const char *A = fsq_contig_data(ctx, a), *B = fsq_contig_data(ctx, b);
+  fsq_tensor *y = A && B ? fsq_empty(ctx, a->dtype, na, shape) : NULL;
+  if (!y) return NULL;
+  /* a shared weight under a plain a: one GEMM over all rows */
+  mm_geom run = g;
+  if (g.b_shared && !g.ta) {
+    run.m *= g.batch;
+    run.batch = 1;
+  }
+  size_t es = fsq_dtype_size(a->dtype);
+  int64_t lda = run.ta ? run.m : run.k, ldb = run.tb ? run.k : run.n;
+  int64_t sa = run.m * run.k, sb = run.b_shared ? 0 : run.k * run.n, sy = run.m * run.n;
+  for (int64_t i = 0; i < run.batch; i++)
+    ctx->k->gemm(a->dtype, run.ta, run.tb, run.m, run.n, run.k, 1.0, A + i * sa * (int64_t)es,
+                 lda, B + i * sb * (int64_t)es, ldb, 0.0, (char *)y->data + i * sy * (int64_t)es,
+                 run.n);
+  fsq_tensor *in[2] = {a, b};
+  if (fsq_needs_grad(ctx, 2, in)) {
+    fsq_node *nd = fsq_record(ctx, y, matmul_backward, 2, in);
+    if (!nd) return NULL;
+    mm_save(nd, &run);
+    nd->saved[0] = A;
+    nd->saved[1] = B;
+  }
+  return y;
+}
+
+/* ---- ConvTBC ------------------------------------------------------------------ */
+/* Output rows [lo, hi) read input rows t + k - pad for tap k. */
+static void conv_rows(int64_t k, int64_t pad, int64_t t_in, int64_t t_out, int64_t *lo, int64_t *hi) {
+  *lo = pad - k > 0 ? pad - k : 0;
+  *hi = t_in + pad - k < t_out ? t_in + pad - k : t_out;
+}
+
+/* i: T, B, Cin, Cout, K, pad, To; saved[0] = x, saved[1] = w (contiguous) */
+static void conv_tbc_backward(fsq_ctx *ctx, fsq_node *nd) {
+  int64_t T = nd->i[0], B = nd->i[1], ci = nd->i[2], co = nd->i[3], K = nd->i[4], pad = nd->i[5],
+          To = nd->i[6];
+  fsq_tensor *y = nd->out;
+  fsq_dtype t = y->dtype;
+  int64_t es = (int64_t)fsq_dtype_size(t);
+  const char *X = nd->saved[0], *W = nd->saved[1], *G = y->grad->data;
+  char *dX = fsq_grad_data(ctx, nd->in[0]), *dW = fsq_grad_data(ctx, nd->in[1]);
+  char *dBias = nd->n_in > 2 ? fsq_grad_data(ctx, nd->in[2]) : NULL;
+  for (int64_t k = 0; k < K; k++) {
+    int64_t lo, hi;
+    conv_rows(k, pad, T, To, &lo, &hi);
+    if (hi <= lo) continue;
+    int64_t rows = (hi - lo) * B;
+    const char *g = G + lo * B * co * es, *x = X + (lo + k - pad) * B * ci * es;
+    const char *w = W + k * ci * co * es;
+    if (dX) /* dx[rows, Cin] += dy[rows, Cout] w_k^T */
+      ctx->k->gemm(t, 0, 1, rows, ci, co, 1.0, g, co, w, co, 1.0, dX + (lo + k - pad) * B * ci * es, ci);
+    if (dW) /* dw_k[Cin, Cout] += x^T dy */
+      ctx->k->gemm(t, 1, 0, ci, co, rows, 1.0, x, ci, g, co, 1.0, dW + k * ci * co * es, co);
+  }
+  if (dBias) {
+    int64_t shape[2] = {To * B, co}, ds[2] = {0, 1}, ss[2] = {co, 1};
+    ctx->k->copy(t, 2, shape, dBias, ds, G, ss, 1);
+  }
+}
+
+fsq_tensor *fsq_conv_tbc(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *w, fsq_tensor *bias, int64_t pad) {
+  if (!x || !w) return NULL;
+  if (!fsq_check_float(ctx, x, "conv_tbc") || !fsq_check_float(ctx, w, "conv_tbc")) return NULL;
+  if (x->ndim != 3 || w->ndim != 3 || w->shape[1] != x->shape[2] || w->dtype != x->dtype ||
+      (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[2] || bias->dtype != x->dtype)))
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "conv_tbc: want x [T, B, Cin], w [K, Cin, Cout], bias [Cout]");
+  int64_t T = x->shape[0], B = x->shape[1], ci = x->shape[2], K = w->shape[0], co = w->shape[2];
+  int64_t To = T + 2 * pad - K + 1;
+  if (pad < 0 || To < 0)
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "conv_tbc: kernel %lld too wide for %lld steps",
+                        (long long)K, (long long)T);
+  const char *X = fsq_contig_data(ctx, x), *W = fsq_contig_data(ctx, w);
+  int64_t shape[3] = {To, B, co};
+  fsq_tensor *y = X && W ? fsq_zeros(ctx, x->dtype, 3, shape) : NULL;
+  if (!y) return NULL;
+  int64_t es = (int64_t)fsq_dtype_size(x->dtype);
+  if (bias) {
+    int64_t bshape[2] = {To * B, co}, ds[2] = {co, 1}, ss[2] = {0, bias->stride[0]};
+    ctx->k->copy(x->dtype, 2, bshape, y->data, ds, bias->data, ss, 0);
+  }
+  for (int64_t k = 0; k < K; k++) {
+    int64_t lo, hi;
+    conv_rows(k, pad, T, To, &lo, &hi);
+    if (hi <= lo) continue;
+    ctx->k->gemm(x->dtype, 0, 0, (hi - lo) * B, co, ci, 1.0, X + (lo + k - pad) * B * ci * es, ci,
+                 W + k * ci * co * es, co, 1.0, (char *)y->data + lo * B * co * es, co);
+  }
+  fsq_tensor *in[3] = {x, w, bias};
+  int n_in = bias ? 3 : 2;
+  if (fsq_needs_grad(ctx, n_in, in)) {
+    fsq_node *nd = fsq_record(ctx, y, conv_tbc_backward, n_in, in);
+    if (!nd) return NULL;
+    int64_t v[7] = {T, B, ci, co, K, pad, To};
+    memcpy(nd->i, v, sizeof(v));
+    nd->saved[0] = X;
+    nd->saved[1] = W;
+  }
+  return y;
+}
+
+/* ---- LSTM cell (composed of recorded ops) ------------------------------------- */
+fsq_status fsq_lstm_cell(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *h, fsq_tensor *c,
+                         fsq_tensor *w_ih, fsq_tensor *w_hh, fsq_tensor *b_ih,
+                         fsq_tensor *b_hh, fsq_tensor **h_out, fsq_tensor **c_out) {
+  *h_out = *c_out = NULL;
+  if (!x || !h || !c || !w_ih || !w_hh)
+    return ctx->status ? ctx->status : fsq_error(FSQ_ERR_INVALID, "lstm_cell: NULL input");
+  fsq_tensor *gates = fsq_add(ctx, fsq_matmul(ctx, x, w_ih, 0, 1), fsq_matmul(ctx, h, w_hh, 0, 1));
+  if (b_ih) gates = fsq_bias_add(ctx, gates, b_ih);
+  if (b_hh) gates = fsq_bias_add(ctx, gates, b_hh);
+  fsq_tensor *part[4] = {NULL, NULL, NULL, NULL};
+  if (!gates || fsq_split(ctx, gates, 1, 4, part) != FSQ_OK) return ctx->status;
+  fsq_tensor *ig = fsq_sigmoid(ctx, part[0]), *fg = fsq_sigmoid(ctx, part[1]);
+  fsq_tensor *gg = fsq_tanh(ctx, part[2]), *og = fsq_sigmoid(ctx, part[3]);
+  fsq_tensor *c2 = fsq_add(ctx, fsq_mul(ctx, fg, c), fsq_mul(ctx, ig, gg));
+  fsq_tensor *h2 = fsq_mul(ctx, og, fsq_tanh(ctx, c2));
+  if (!h2) return ctx->status;
+  *h_out = h2;
+  *c_out = c2;
+  return FSQ_OK;
+}

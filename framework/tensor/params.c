@@ -1,0 +1,118 @@
+/* params.c: the parameter store: persistent values and gradients, named by
+ * the checkpoint key, kept in insertion order. */
+#include "tensor/tensor_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct param_entry {
+  fsq_tensor value;
+  fsq_tensor grad;
+  char *name;
+} param_entry;
+
+struct fsq_params {
+  param_entry **items;
+  size_t count, cap;
+};
+
+fsq_params *fsq_params_create(void) {
+  fsq_params *p = calloc(1, sizeof(*p));
+  if (!p) fsq_error(FSQ_ERR_NOMEM, "fsq_params_create: out of memory");
+  return p;
+}
+
+static void entry_free(param_entry *e) {
+  if (!e) return;
+  free(e->value.data);
+  free(e->grad.data);
+  free(e->name);
+  free(e);
+}
+
+void fsq_params_destroy(fsq_params *p) {
+  if (!p) return;
+  for (size_t i = 0; i < p->count; i++) entry_free(p->items[i]);
+  free(p->items);
+  free(p);
+}
+
+static void *zalloc64(size_t bytes) {
+  size_t rounded = (bytes + 63) & ~(size_t)63;
+  void *m = aligned_alloc(64, rounded ? rounded : 64);
+  if (m) memset(m, 0, rounded ? rounded : 64);
+  return m;
+}
+
+fsq_tensor *fsq_params_add(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
+                           const int64_t *shape) {
+  if (!name || !*name || ndim < 0 || ndim > FSQ_MAX_DIMS ||
+      (unsigned)dtype >= FSQ_DTYPE_COUNT) {
+    fsq_error(FSQ_ERR_INVALID, "parameter '%s': bad name, dims or dtype", name ? name : "");
+    return NULL;
+  }
+  if (fsq_params_find(p, name)) {
+    fsq_error(FSQ_ERR_INVALID, "parameter '%s': defined twice", name);
+    return NULL;
+  }
+  if (p->count == p->cap) {
+    size_t cap = p->cap ? 2 * p->cap : 64;
+    param_entry **items = realloc(p->items, cap * sizeof(*items));
+    if (!items) goto nomem;
+    p->items = items;
+    p->cap = cap;
+  }
+  param_entry *e = calloc(1, sizeof(*e));
+  if (!e) goto nomem;
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0) {
+      free(e);
+      fsq_error(FSQ_ERR_INVALID, "parameter '%s': negative size in dim %d", name, d);
+      return NULL;
+    }
+    n *= shape[d];
+  }
+  size_t bytes = (size_t)n * fsq_dtype_size(dtype);
+  e->name = strdup(name);
+  e->value.data = zalloc64(bytes);
+  e->grad.data = zalloc64(bytes);
+  if (!e->name || !e->value.data || !e->grad.data) {
+    entry_free(e);
+    goto nomem;
+  }
+  fsq_tensor *ts[2] = {&e->value, &e->grad};
+  for (int k = 0; k < 2; k++) {
+    ts[k]->dtype = dtype;
+    ts[k]->ndim = ndim;
+    if (ndim) memcpy(ts[k]->shape, shape, (size_t)ndim * sizeof(int64_t));
+    fsq_contiguous_strides(ndim, ts[k]->shape, ts[k]->stride);
+    ts[k]->name = e->name;
+  }
+  e->value.requires_grad = fsq_is_float(dtype);
+  e->value.grad = &e->grad;
+  p->items[p->count++] = e;
+  return &e->value;
+nomem:
+  fsq_error(FSQ_ERR_NOMEM, "parameter '%s': out of memory", name);
+  return NULL;
+}
+
+fsq_tensor *fsq_params_find(const fsq_params *p, const char *name) {
+  for (size_t i = 0; i < p->count; i++)
+    if (strcmp(p->items[i]->name, name) == 0) return &p->items[i]->value;
+  return NULL;
+}
+
+size_t fsq_params_count(const fsq_params *p) { return p->count; }
+
+fsq_tensor *fsq_params_at(const fsq_params *p, size_t i) {
+  return i < p->count ? &p->items[i]->value : NULL;
+}
+
+void fsq_params_zero_grad(fsq_params *p) {
+  for (size_t i = 0; i < p->count; i++) {
+    fsq_tensor *g = &p->items[i]->grad;
+    memset(g->data, 0, (size_t)fsq_numel(g) * fsq_dtype_size(g->dtype));
+  }
+}

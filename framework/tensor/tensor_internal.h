@@ -1,0 +1,66 @@
+/* tensor_internal.h: the context, the tape node and the helpers the op
+ * files share (not installed). */
+#ifndef FSQ_TENSOR_INTERNAL_H
+#define FSQ_TENSOR_INTERNAL_H
+
+#include "tensor/fsq_tensor.h"
+
+typedef void (*fsq_backward_fn)(fsq_ctx *ctx, fsq_node *node);
+
+/* One recorded op. Fields past `n_in` are the op's saved state. */
+struct fsq_node {
+  fsq_node *prev; /* the node recorded before this one */
+  fsq_backward_fn backward;
+  fsq_tensor *out;
+  fsq_tensor *out2; /* a second output (label_smoothed_nll's nll), or NULL */
+  fsq_tensor **in;
+  int n_in;
+  const void *saved[4]; /* contiguous copies / statistics kept for backward */
+  double f[4];
+  int64_t i[2 * FSQ_MAX_DIMS + 2];
+};
+
+struct fsq_ctx {
+  fsq_arena *arena;
+  fsq_node *tape; /* most recent node */
+  const fsq_kernels *k;
+  fsq_status status;
+  int grad_enabled;
+  int training;
+  uint64_t seed;
+  uint64_t step;
+  uint64_t dropout_calls;
+};
+
+/* Records the error in fsq_error and the context; returns NULL. */
+void *fsq_ctx_fail(fsq_ctx *ctx, fsq_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Arena memory, 64-byte aligned; NULL and a failed status when exhausted. */
+void *fsq_ctx_alloc(fsq_ctx *ctx, size_t bytes);
+/* A fresh tensor header (no data) with contiguous strides. */
+fsq_tensor *fsq_tensor_header(fsq_ctx *ctx, fsq_dtype dtype, int ndim, const int64_t *shape);
+void fsq_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+int fsq_is_float(fsq_dtype t); /* f32 or f64: the dtypes with math */
+/* NULL (with error) unless x is f32/f64. */
+int fsq_check_float(fsq_ctx *ctx, const fsq_tensor *x, const char *op);
+/* x's elements in row-major order: x->data when contiguous, else a copy in
+ * the arena (not recorded on the tape). */
+void *fsq_contig_data(fsq_ctx *ctx, const fsq_tensor *x);
+
+/* Whether an op over these inputs must be recorded. */
+int fsq_needs_grad(const fsq_ctx *ctx, int n, fsq_tensor *const *in);
+/* Records a node producing out; out becomes requires_grad. NULL on OOM. */
+fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
+                     fsq_tensor *const *in);
+/* t's gradient buffer (allocated zeroed on first use) or NULL when t does
+ * not require grad. */
+void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t);
+
+/* out = view of x with the given shape/strides/offset (elements), sharing
+ * storage; vstride/voff map view indices to x's row-major indices so that
+ * backward can add the gradient back. */
+fsq_tensor *fsq_view_make(fsq_ctx *ctx, fsq_tensor *x, int ndim, const int64_t *shape,
+                          const int64_t *stride, int64_t offset, const int64_t *vstride,
+                          int64_t voff);
+
+#endif

@@ -1,0 +1,166 @@
+/* cpu_backend.c: the CPU backend table: GEMM through OpenBLAS, casts, and
+ * the run-time choice among the ISA copies of cpu_isa.c. */
+#include "config.h"
+#include "kernels/cpu/cpu_internal.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t fsq_dtype_size(fsq_dtype t) {
+  static const size_t sizes[FSQ_DTYPE_COUNT] = {4, 8, 2, 2, 4, 8, 1};
+  return (unsigned)t < FSQ_DTYPE_COUNT ? sizes[t] : 0;
+}
+
+const char *fsq_dtype_name(fsq_dtype t) {
+  static const char *names[FSQ_DTYPE_COUNT] = {"f32", "f64", "f16", "bf16", "i32", "i64", "u8"};
+  return (unsigned)t < FSQ_DTYPE_COUNT ? names[t] : "?";
+}
+
+/* ---- f16 / bf16, round to nearest even ---------------------------------- */
+static uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+static float bits_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+uint16_t fsq_f32_to_bf16(float f) {
+  uint32_t u = f32_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+float fsq_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+
+uint16_t fsq_f32_to_f16(float f) {
+  uint32_t u = f32_bits(f);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  uint32_t a = u & 0x7fffffffu;
+  if (a >= 0x7f800000u) return sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u);
+  if (a >= 0x477ff000u) return sign | 0x7c00u; /* rounds to >= 65520: inf */
+  if (a < 0x38800000u) {                       /* below 2^-14: subnormal or zero */
+    if (a < 0x33000000u) return sign;          /* below half the smallest subnormal */
+    uint32_t mant = (a & 0x7fffffu) | 0x800000u;
+    int shift = 126 - (int)(a >> 23); /* 14..24 more bits to drop */
+    /* value = mant * 2^(e - 150); the subnormal unit is 2^-24 */
+    uint32_t v = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (v & 1u))) v++;
+    return sign | (uint16_t)v;
+  }
+  uint32_t r = a - 0x38000000u; /* rebias exponent 127 -> 15 */
+  r += 0xfffu + ((r >> 13) & 1u);
+  return sign | (uint16_t)(r >> 13);
+}
+
+float fsq_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0x1f) return bits_f32(sign | 0x7f800000u | (m << 13));
+  if (e == 0) { /* zero or subnormal: m * 2^-24 */
+    float v = (float)m * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  return bits_f32(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+/* One element as double, and back; f64 -> f16/bf16 goes through f32. */
+static double load_as_double(fsq_dtype t, const void *p, int64_t i) {
+  switch (t) {
+  case FSQ_F32: return ((const float *)p)[i];
+  case FSQ_F64: return ((const double *)p)[i];
+  case FSQ_F16: return fsq_f16_to_f32(((const uint16_t *)p)[i]);
+  case FSQ_BF16: return fsq_bf16_to_f32(((const uint16_t *)p)[i]);
+  case FSQ_I32: return ((const int32_t *)p)[i];
+  case FSQ_I64: return (double)((const int64_t *)p)[i];
+  default: return ((const uint8_t *)p)[i];
+  }
+}
+
+static void store_double(fsq_dtype t, void *p, int64_t i, double v) {
+  switch (t) {
+  case FSQ_F32: ((float *)p)[i] = (float)v; break;
+  case FSQ_F64: ((double *)p)[i] = v; break;
+  case FSQ_F16: ((uint16_t *)p)[i] = fsq_f32_to_f16((float)v); break;
+  case FSQ_BF16: ((uint16_t *)p)[i] = fsq_f32_to_bf16((float)v); break;
+  case FSQ_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+  case FSQ_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+  default: ((uint8_t *)p)[i] = (uint8_t)v; break;
+  }
+}
+
+static void k_cast(fsq_dtype dt, void *dst, fsq_dtype st, const void *src, int64_t n) {
+  if (dt == st) {
+    memcpy(dst, src, (size_t)n * fsq_dtype_size(dt));
+    return;
+  }
+  if (st == FSQ_I64 && dt == FSQ_I32) { /* exact, no double detour */
+    for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i] = (int32_t)((const int64_t *)src)[i];
+    return;
+  }
+  if (st == FSQ_F32 && (dt == FSQ_F16 || dt == FSQ_BF16)) {
+    uint16_t (*conv)(float) = dt == FSQ_F16 ? fsq_f32_to_f16 : fsq_f32_to_bf16;
+#pragma omp parallel for if (n >= FSQ_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = conv(((const float *)src)[i]);
+    return;
+  }
+#pragma omp parallel for if (n >= FSQ_PAR_MIN) schedule(static)
+  for (int64_t i = 0; i < n; i++) store_double(dt, dst, i, load_as_double(st, src, i));
+}
+
+static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
+                   const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                   int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
+  enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
+  if (t == FSQ_F64)
+    cblas_dgemm(CblasRowMajor, opa, opb, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+  else
+    cblas_sgemm(CblasRowMajor, opa, opb, (blasint)m, (blasint)n, (blasint)k, (float)alpha, a,
+                (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc);
+}
+
+static fsq_kernels cpu_table;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void cpu_init(void) {
+  const char *force = getenv("FSQ_CPU_ISA");
+  __builtin_cpu_init();
+  int has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (force && strcmp(force, "generic") == 0) has512 = has2 = 0;
+  if (force && strcmp(force, "avx2") == 0) has512 = 0;
+  if (has512) {
+    fsq_kcpu_fill_avx512(&cpu_table);
+    cpu_table.name = "cpu-avx512";
+  } else if (has2) {
+    fsq_kcpu_fill_avx2(&cpu_table);
+    cpu_table.name = "cpu-avx2";
+  } else {
+    fsq_kcpu_fill_generic(&cpu_table);
+    cpu_table.name = "cpu-generic";
+  }
+  cpu_table.gemm = k_gemm;
+  cpu_table.cast = k_cast;
+  /* BLAS runs between our OpenMP loops, never inside them, so both get all
+   * the cores but never at the same time. */
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+  openblas_set_num_threads(fsq_num_threads());
+#endif
+}
+
+const fsq_kernels *fsq_kernels_cpu(void) {
+  pthread_once(&cpu_once, cpu_init);
+  return &cpu_table;
+}

@@ -1,0 +1,154 @@
+/* fsq_kernels.h: the backend table. A backend (kernels/cpu, later
+ * kernels/cuda) fills one fsq_kernels struct of functions over raw buffers;
+ * framework/tensor holds the shape logic and autograd and reaches all
+ * arithmetic through this table. Kernels know nothing of tensors or tapes.
+ *
+ * Conventions: element counts and strides are in elements; buffers are
+ * contiguous unless a stride array is given; "accumulate" kernels add into
+ * their output (+=), which is how gradients are written. The float kernels
+ * run in FSQ_F32 and FSQ_F64; cast handles every dtype. */
+#ifndef FSQ_KERNELS_H
+#define FSQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fsq_dtype {
+  FSQ_F32 = 0,
+  FSQ_F64,
+  FSQ_F16,
+  FSQ_BF16,
+  FSQ_I32,
+  FSQ_I64,
+  FSQ_U8,
+  FSQ_DTYPE_COUNT
+} fsq_dtype;
+
+#define FSQ_KMAX_DIMS 8
+
+typedef enum fsq_binop { FSQ_BIN_ADD, FSQ_BIN_SUB, FSQ_BIN_MUL, FSQ_BIN_DIV } fsq_binop;
+
+/* y = f(x); alpha is the factor of SCALE and the value of ADD_SCALAR. */
+typedef enum fsq_unop {
+  FSQ_UN_SCALE,
+  FSQ_UN_ADD_SCALAR,
+  FSQ_UN_RELU,
+  FSQ_UN_GELU,      /* x * Phi(x), erf form */
+  FSQ_UN_GELU_TANH, /* tanh approximation */
+  FSQ_UN_TANH,
+  FSQ_UN_SIGMOID,
+  FSQ_UN_EXP,
+  FSQ_UN_LOG
+} fsq_unop;
+
+typedef struct fsq_kernels {
+  const char *name; /* e.g. "cpu-avx512" */
+
+  /* C = alpha * op(A) op(B) + beta * C, row-major; op(A): [M, K], op(B): [K, N]. */
+  void (*gemm)(fsq_dtype t, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+               double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+               double beta, void *c, int64_t ldc);
+
+  /* dst[idx] (+)= src[idx] over shape; strides may be 0 (broadcast on src,
+   * reduction on dst when accumulate is set). Any dtype when !accumulate. */
+  void (*copy)(fsq_dtype t, int ndim, const int64_t *shape, void *dst, const int64_t *dst_stride,
+               const void *src, const int64_t *src_stride, int accumulate);
+  /* Elementwise conversion; f16/bf16 round to nearest even. */
+  void (*cast)(fsq_dtype dst_t, void *dst, fsq_dtype src_t, const void *src, int64_t n);
+  void (*fill)(fsq_dtype t, void *dst, int64_t n, double value);
+
+  /* out[idx] = a[idx] op b[idx]; out contiguous over shape, a and b strided. */
+  void (*binary)(fsq_dtype t, fsq_binop op, int ndim, const int64_t *shape, void *out,
+                 const void *a, const int64_t *a_stride, const void *b, const int64_t *b_stride);
+  /* y[i] = f(x[i]) (y may equal x). */
+  void (*unary)(fsq_dtype t, fsq_unop op, int64_t n, void *y, const void *x, double alpha);
+  /* dx[i] += dy[i] * f'(x[i]) given x and y = f(x). */
+  void (*unary_backward)(fsq_dtype t, fsq_unop op, int64_t n, void *dx, const void *dy,
+                         const void *x, const void *y, double alpha);
+  /* y[i] += alpha * x[i] */
+  void (*axpy)(fsq_dtype t, int64_t n, double alpha, const void *x, void *y);
+
+  /* Softmax over the last dim of x: [R, S]. Row r is query i = r % t_len of
+   * batch b = r / rows_per_batch. mask: u8 [B, S], nonzero = padding (or NULL);
+   * causal masks key j > i + (S - t_len). Fully masked rows give 0 (softmax)
+   * or -inf (log). */
+  void (*softmax)(fsq_dtype t, int64_t rows, int64_t s, void *y, const void *x,
+                  const uint8_t *mask, int64_t rows_per_batch, int64_t t_len, int causal,
+                  int log);
+  /* dx += softmax backward from y and dy. */
+  void (*softmax_backward)(fsq_dtype t, int64_t rows, int64_t s, void *dx, const void *dy,
+                           const void *y, int log);
+
+  /* x, y: [R, C]; w, b: [C] (either may be NULL); mean, rstd: [R] f64-free,
+   * same dtype as x. */
+  void (*layer_norm)(fsq_dtype t, int64_t rows, int64_t c, void *y, void *mean, void *rstd,
+                     const void *x, const void *w, const void *b, double eps);
+  /* dx, dw, db accumulate (each may be NULL). */
+  void (*layer_norm_backward)(fsq_dtype t, int64_t rows, int64_t c, void *dx, void *dw,
+                              void *db, const void *dy, const void *x, const void *w,
+                              const void *mean, const void *rstd);
+
+  /* y (+)= x * keep / (1 - p), keep = uniform(seed, stream, i) >= p. The mask is
+   * a pure function of the element index, so any thread count gives it. */
+  void (*dropout)(fsq_dtype t, int64_t n, void *y, const void *x, double p, uint64_t seed,
+                  uint64_t stream, int accumulate);
+
+  /* out: [N, D] = w[idx[n]] * scale; w: [V, D]. */
+  void (*embedding)(fsq_dtype t, int64_t n, int64_t d, void *out, const void *w,
+                    const int64_t *idx, double scale);
+  /* dw[idx[n]] += dy[n] * scale, skipping idx == padding_idx. */
+  void (*embedding_backward)(fsq_dtype t, int64_t n, int64_t d, void *dw, const void *dy,
+                             const int64_t *idx, int64_t padding_idx, double scale);
+
+  /* x: [O, S, I] -> out: [O, N, I] with out[o, j] = x[o, idx[j]]; backward adds. */
+  void (*index_select)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *out,
+                       const void *x, const int64_t *idx, int64_t n);
+  void (*index_select_backward)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *dx,
+                                const void *dy, const int64_t *idx, int64_t n);
+
+  /* x: [O, S, I] -> y: [O, I]: sum or max over S (argmax: [O, I] or NULL). */
+  void (*reduce_sum)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *y,
+                     const void *x, double scale);
+  void (*reduce_max)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *y,
+                     int64_t *argmax, const void *x);
+  /* dx[o, argmax[o, i], i] += dy[o, i] */
+  void (*reduce_max_backward)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *dx,
+                              const void *dy, const int64_t *argmax);
+
+  /* out = mask ? value : x over shape; x and out contiguous, mask u8 strided. */
+  void (*masked_fill)(fsq_dtype t, int ndim, const int64_t *shape, void *out, const void *x,
+                      const uint8_t *mask, const int64_t *mask_stride, double value);
+
+  /* fairseq's label_smoothed_nll_loss, reduce=sum. lprobs: [N, V], target: [N].
+   * loss/nll: one element each of dtype t. */
+  void (*label_smoothed_nll)(fsq_dtype t, int64_t n, int64_t v, const void *lprobs,
+                             const int64_t *target, double epsilon, int64_t ignore_index,
+                             void *loss, void *nll);
+  /* dlprobs += g_loss * dloss/dlprobs + g_nll * dnll/dlprobs. */
+  void (*label_smoothed_nll_backward)(fsq_dtype t, int64_t n, int64_t v, void *dlprobs,
+                                      const int64_t *target, double epsilon,
+                                      int64_t ignore_index, double g_loss, double g_nll);
+} fsq_kernels;
+
+/* The CPU backend, with the widest SIMD this processor supports (AVX-512,
+ * AVX2 or portable C, chosen once at first call; $FSQ_CPU_ISA=avx512|avx2|generic
+ * forces one). Also sets the BLAS thread count to fsq_num_threads(). */
+const fsq_kernels *fsq_kernels_cpu(void);
+/* Element size in bytes and name ("f32", ...). */
+size_t fsq_dtype_size(fsq_dtype t);
+const char *fsq_dtype_name(fsq_dtype t);
+
+/* Scalar conversions used by cast (round to nearest even). */
+uint16_t fsq_f32_to_f16(float f);
+float fsq_f16_to_f32(uint16_t h);
+uint16_t fsq_f32_to_bf16(float f);
+float fsq_bf16_to_f32(uint16_t h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FSQ_KERNELS_H */

@@ -1,0 +1,455 @@
+/* test_tensor.c: forward values against hand calculations, casts, dropout
+ * determinism, parameters and gradient accumulation, views, errors and the
+ * arena's reuse. Gradients are checked in test_tensor_grad.c. */
+#include "tensor/fsq_tensor.h"
+#include "fsq_test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define CLOSE(a, b, tol) CU_ASSERT(fabs((a) - (b)) <= (tol))
+
+static fsq_tensor *f64(fsq_ctx *ctx, int ndim, const int64_t *shape, const double *v) {
+  return fsq_from_data(ctx, FSQ_F64, ndim, shape, v);
+}
+
+/* fairseq: eps_i = eps / (V - 1); loss = (1 - eps - eps_i) * nll + eps_i * smooth.
+ * Rows 0 and 1: nll = 1 + 2.5 = 3.5, smooth = 6 + 4.5 = 10.5, eps_i = 0.05,
+ * loss = 0.85 * 3.5 + 0.05 * 10.5 = 3.5; row 2 is ignore_index. */
+static void test_label_smoothed_nll_matches_hand_calculation(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t ls[2] = {3, 3}, ts[1] = {3};
+  const double lp[9] = {-1, -2, -3, -0.5, -1.5, -2.5, -7, -8, -9};
+  const int64_t tg[3] = {0, 2, 1};
+  fsq_tensor *nll;
+  fsq_tensor *loss = fsq_label_smoothed_nll(ctx, f64(ctx, 2, ls, lp),
+                                            fsq_from_data(ctx, FSQ_I64, 1, ts, tg), 0.1, -100, &nll);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(loss);
+  CU_ASSERT_EQUAL(loss->ndim, 0);
+  /* all three rows count: nll = 1 + 2.5 + 8, smooth = 6 + 4.5 + 24 */
+  CLOSE(fsq_get(nll, 0), 11.5, 1e-12);
+  CLOSE(fsq_get(loss, 0), 0.85 * 11.5 + 0.05 * 34.5, 1e-12);
+  fsq_ctx_destroy(ctx);
+
+  ctx = fsq_ctx_create(0);
+  const int64_t tg2[3] = {0, 2, -100};
+  loss = fsq_label_smoothed_nll(ctx, f64(ctx, 2, ls, lp), fsq_from_data(ctx, FSQ_I64, 1, ts, tg2),
+                                0.1, -100, &nll);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(loss);
+  CLOSE(fsq_get(nll, 0), 3.5, 1e-12);
+  CLOSE(fsq_get(loss, 0), 0.85 * 3.5 + 0.05 * 10.5, 1e-12);
+  fsq_ctx_destroy(ctx);
+}
+
+/* logits [1, 2, 3] with target 2: nll = log(e + e^2 + e^3) - 3. */
+static void test_cross_entropy_without_smoothing_is_nll(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t ls[2] = {1, 3}, ts[1] = {1};
+  const double z[3] = {1, 2, 3};
+  const int64_t tg[1] = {2};
+  fsq_tensor *nll;
+  fsq_tensor *loss = fsq_cross_entropy(ctx, f64(ctx, 2, ls, z),
+                                       fsq_from_data(ctx, FSQ_I64, 1, ts, tg), 0.0, -100, &nll);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(loss);
+  double want = log(exp(1) + exp(2) + exp(3)) - 3;
+  CLOSE(fsq_get(loss, 0), want, 1e-12);
+  CLOSE(fsq_get(nll, 0), want, 1e-12);
+  fsq_ctx_destroy(ctx);
+}
+
+static void test_layer_norm_normalizes_rows(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[2] = {1, 4}, c[1] = {4};
+  const double x[4] = {1, 2, 3, 4}, w[4] = {1, 2, 1, 1}, b[4] = {0, 0, 0, 10};
+  fsq_tensor *y = fsq_layer_norm(ctx, f64(ctx, 2, s, x), f64(ctx, 1, c, w), f64(ctx, 1, c, b), 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  double sd = sqrt(1.25);
+  CLOSE(fsq_get(y, 0), -1.5 / sd, 1e-12);
+  CLOSE(fsq_get(y, 1), 2 * -0.5 / sd, 1e-12);
+  CLOSE(fsq_get(y, 2), 0.5 / sd, 1e-12);
+  CLOSE(fsq_get(y, 3), 1.5 / sd + 10, 1e-12);
+  fsq_ctx_destroy(ctx);
+}
+
+/* [B=1, H=1, T=2, S=3] scores of zero. Causal with S - T = 1 cached keys
+ * (incremental decoding): query 0 sees keys 0..1, query 1 sees keys 0..2. */
+static void test_softmax_applies_causal_and_padding_masks(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[3] = {1, 2, 3}, ms[2] = {1, 3};
+  const double x[6] = {0, 0, 0, 0, 0, 0};
+  const uint8_t none[3] = {0, 0, 0}, pad1[3] = {0, 1, 0};
+  fsq_tensor *y = fsq_softmax_masked(ctx, f64(ctx, 3, s, x), fsq_from_data(ctx, FSQ_U8, 2, ms, none), 1, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  const double want[6] = {0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3};
+  for (int i = 0; i < 6; i++) CLOSE(fsq_get(y, i), want[i], 1e-15);
+  /* no causal mask, key 1 padded: both rows spread over keys 0 and 2 */
+  const int64_t s2[3] = {1, 2, 3};
+  fsq_tensor *z = fsq_softmax_masked(ctx, f64(ctx, 3, s2, x), fsq_from_data(ctx, FSQ_U8, 2, ms, pad1), 0, 0);
+  const double want2[6] = {0.5, 0, 0.5, 0.5, 0, 0.5};
+  for (int i = 0; i < 6; i++) CLOSE(fsq_get(z, i), want2[i], 1e-15);
+  /* T == S: the usual lower triangle */
+  const int64_t sq[3] = {1, 3, 3}, ms3[2] = {1, 3};
+  const double x9[9] = {0};
+  fsq_tensor *q = fsq_softmax_masked(ctx, f64(ctx, 3, sq, x9), fsq_from_data(ctx, FSQ_U8, 2, ms3, none), 1, 0);
+  const double want3[9] = {1, 0, 0, 0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3};
+  for (int i = 0; i < 9; i++) CLOSE(fsq_get(q, i), want3[i], 1e-15);
+  const double x3[6] = {1, 2, 3, 0, 0, 0};
+  fsq_tensor *l = fsq_log_softmax(ctx, f64(ctx, 3, s, x3));
+  CLOSE(fsq_get(l, 2), 3 - log(exp(1) + exp(2) + exp(3)), 1e-12);
+  fsq_ctx_destroy(ctx);
+}
+
+static void test_fully_masked_row_gives_zero_weights(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[3] = {2, 1, 2}, ms[2] = {2, 2};
+  const double x[4] = {1, 2, 3, 4};
+  const uint8_t m[4] = {1, 1, 0, 0};
+  fsq_tensor *y = fsq_softmax_masked(ctx, f64(ctx, 3, s, x), fsq_from_data(ctx, FSQ_U8, 2, ms, m), 0, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  CU_ASSERT_EQUAL(fsq_get(y, 0), 0.0);
+  CU_ASSERT_EQUAL(fsq_get(y, 1), 0.0);
+  CLOSE(fsq_get(y, 2) + fsq_get(y, 3), 1.0, 1e-15);
+  fsq_ctx_destroy(ctx);
+}
+
+/* x: [T=3, B=1, Cin=1] = 1, 2, 3; w: [K=2, 1, 1] = 10, 1; pad 1:
+ * out[t] = sum_k x[t + k - 1] w[k] + 0.5 -> 1, 12, 23, 30 (plus bias). */
+static void test_conv_tbc_matches_hand_calculation(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t xs[3] = {3, 1, 1}, ws[3] = {2, 1, 1}, bs[1] = {1};
+  const double x[3] = {1, 2, 3}, w[2] = {10, 1}, b[1] = {0.5};
+  fsq_tensor *y = fsq_conv_tbc(ctx, f64(ctx, 3, xs, x), f64(ctx, 3, ws, w), f64(ctx, 1, bs, b), 1);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  CU_ASSERT_EQUAL(y->shape[0], 4);
+  const double want[4] = {1.5, 12.5, 23.5, 30.5};
+  for (int i = 0; i < 4; i++) CLOSE(fsq_get(y, i), want[i], 1e-12);
+  fsq_ctx_destroy(ctx);
+}
+
+static void test_matmul_matches_hand_calculation(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t as[2] = {2, 3}, bs[2] = {2, 3};
+  const double a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, -1, 2, 1, 0};
+  /* a b^T: [[1*1 + 3*-1, 1*2 + 2*1], [4 - 6, 8 + 5]] */
+  fsq_tensor *y = fsq_matmul(ctx, f64(ctx, 2, as, a), f64(ctx, 2, bs, b), 0, 1);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  const double want[4] = {-2, 4, -2, 13};
+  for (int i = 0; i < 4; i++) CLOSE(fsq_get(y, i), want[i], 1e-12);
+  fsq_ctx_destroy(ctx);
+}
+
+static void test_gelu_forms_match_known_values(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[1] = {2};
+  const double x[2] = {1.0, -0.5};
+  fsq_tensor *e = fsq_gelu(ctx, f64(ctx, 1, s, x)), *t = fsq_gelu_tanh(ctx, f64(ctx, 1, s, x));
+  CLOSE(fsq_get(e, 0), 0.5 * (1 + erf(1 / sqrt(2))), 1e-15);
+  CLOSE(fsq_get(e, 0), 0.8413447460685429, 1e-12);
+  CLOSE(fsq_get(t, 0), 0.8411919906082768, 1e-12);
+  CLOSE(fsq_get(e, 1), -0.15426876936299347, 1e-12);
+  fsq_ctx_destroy(ctx);
+}
+
+static uint16_t cast_one(fsq_ctx *ctx, double v, fsq_dtype t) {
+  const int64_t s[1] = {1};
+  float f = (float)v;
+  fsq_tensor *y = fsq_cast(ctx, fsq_from_data(ctx, FSQ_F32, 1, s, &f), t);
+  return y ? *(uint16_t *)y->data : 0xdead;
+}
+
+static void test_half_casts_round_to_nearest_even(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  CU_ASSERT_EQUAL(cast_one(ctx, 1.0, FSQ_F16), 0x3c00);
+  CU_ASSERT_EQUAL(cast_one(ctx, 1.0 + ldexp(1, -11), FSQ_F16), 0x3c00);     /* tie -> even */
+  CU_ASSERT_EQUAL(cast_one(ctx, 1.0 + 3 * ldexp(1, -11), FSQ_F16), 0x3c02); /* tie -> even up */
+  CU_ASSERT_EQUAL(cast_one(ctx, -2.0, FSQ_F16), 0xc000);
+  CU_ASSERT_EQUAL(cast_one(ctx, 65504, FSQ_F16), 0x7bff);
+  CU_ASSERT_EQUAL(cast_one(ctx, 65519, FSQ_F16), 0x7bff);
+  CU_ASSERT_EQUAL(cast_one(ctx, 65520, FSQ_F16), 0x7c00); /* overflow -> inf */
+  CU_ASSERT_EQUAL(cast_one(ctx, ldexp(1, -24), FSQ_F16), 0x0001);
+  CU_ASSERT_EQUAL(cast_one(ctx, ldexp(1, -25), FSQ_F16), 0x0000);     /* tie -> even (0) */
+  CU_ASSERT_EQUAL(cast_one(ctx, 3 * ldexp(1, -25), FSQ_F16), 0x0002); /* tie -> even (2) */
+  CU_ASSERT_EQUAL(cast_one(ctx, ldexp(1, -14), FSQ_F16), 0x0400);
+  CU_ASSERT_EQUAL(cast_one(ctx, INFINITY, FSQ_F16), 0x7c00);
+  CU_ASSERT_EQUAL(cast_one(ctx, 1.0, FSQ_BF16), 0x3f80);
+  CU_ASSERT_EQUAL(cast_one(ctx, 1.0 + ldexp(1, -8), FSQ_BF16), 0x3f80);     /* tie -> even */
+  CU_ASSERT_EQUAL(cast_one(ctx, 1.0 + 3 * ldexp(1, -8), FSQ_BF16), 0x3f82); /* tie -> even up */
+  CU_ASSERT_EQUAL(cast_one(ctx, 1.0 + 5 * ldexp(1, -9), FSQ_BF16), 0x3f81); /* above the tie */
+  CU_ASSERT(isnan(fsq_f16_to_f32(cast_one(ctx, NAN, FSQ_F16))));
+  CU_ASSERT(isnan(fsq_bf16_to_f32(cast_one(ctx, NAN, FSQ_BF16))));
+  /* every f16 survives the round trip through f32 */
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue; /* NaN payloads */
+    if (fsq_f32_to_f16(fsq_f16_to_f32((uint16_t)h)) != h) {
+      CU_FAIL("f16 round trip");
+      break;
+    }
+  }
+  /* the other storage dtypes: i64 -> i32 -> f32 */
+  const int64_t s[1] = {3};
+  const int64_t iv[3] = {-5, 0, 70000};
+  fsq_tensor *f = fsq_cast(ctx, fsq_cast(ctx, fsq_from_data(ctx, FSQ_I64, 1, s, iv), FSQ_I32), FSQ_F32);
+  CU_ASSERT_EQUAL(fsq_get(f, 0), -5.0);
+  CU_ASSERT_EQUAL(fsq_get(f, 2), 70000.0);
+  fsq_ctx_destroy(ctx);
+}
+
+/* The dropout mask of a call is a function of (seed, step, call index). */
+static double *dropout_run(int threads, uint64_t seed, int64_t n) {
+#ifdef _OPENMP
+  int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+#else
+  (void)threads;
+#endif
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_ctx_set_seed(ctx, seed, 11);
+  const int64_t s[1] = {n};
+  fsq_tensor *x = fsq_full(ctx, FSQ_F32, 1, s, 1.0);
+  fsq_tensor *y = fsq_dropout(ctx, fsq_dropout(ctx, x, 0.25), 0.1);
+  double *out = malloc((size_t)n * sizeof(double));
+  for (int64_t i = 0; i < n; i++) out[i] = fsq_get(y, i);
+  fsq_ctx_destroy(ctx);
+#ifdef _OPENMP
+  omp_set_num_threads(saved);
+#endif
+  return out;
+}
+
+static void test_dropout_mask_is_same_for_any_thread_count(void) {
+  const int64_t n = 200003;
+  double *a = dropout_run(1, 42, n), *b = dropout_run(2, 42, n), *c = dropout_run(2, 43, n);
+  CU_ASSERT(memcmp(a, b, (size_t)n * sizeof(double)) == 0);
+  CU_ASSERT(memcmp(a, c, (size_t)n * sizeof(double)) != 0);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (a[i] != 0) {
+      kept++;
+      CLOSE(a[i], 1.0 / (0.75 * 0.9), 1e-6);
+    }
+  }
+  double rate = (double)kept / (double)n;
+  CU_ASSERT(fabs(rate - 0.75 * 0.9) < 0.005);
+  free(a);
+  free(b);
+  free(c);
+}
+
+static void test_dropout_is_identity_when_not_training(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[1] = {5};
+  fsq_tensor *x = fsq_full(ctx, FSQ_F32, 1, s, 2.0);
+  fsq_ctx_set_training(ctx, 0);
+  CU_ASSERT_PTR_EQUAL(fsq_dropout(ctx, x, 0.5), x);
+  fsq_ctx_destroy(ctx);
+}
+
+/* A weight used twice gets both contributions, and a second backward adds
+ * to the first until zero_grad. */
+static void test_gradients_accumulate_for_shared_weights(void) {
+  fsq_params *p = fsq_params_create();
+  const int64_t s[1] = {3};
+  fsq_tensor *w = fsq_params_add(p, "decoder.embed_tokens.weight", FSQ_F64, 1, s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+  CU_ASSERT_PTR_NULL(fsq_params_add(p, "decoder.embed_tokens.weight", FSQ_F64, 1, s));
+  CU_ASSERT_PTR_EQUAL(fsq_params_find(p, "decoder.embed_tokens.weight"), w);
+  CU_ASSERT_STRING_EQUAL(fsq_params_at(p, 0)->name, "decoder.embed_tokens.weight");
+  double *wv = w->data;
+  wv[0] = 1;
+  wv[1] = 2;
+  wv[2] = 3;
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  for (int step = 0; step < 2; step++) {
+    fsq_ctx_reset(ctx);
+    /* loss = sum(w * w) + sum(3 w): d/dw = 2w + 3 */
+    fsq_tensor *loss = fsq_add(ctx, fsq_sum_all(ctx, fsq_mul(ctx, w, w)),
+                               fsq_sum_all(ctx, fsq_scale(ctx, w, 3)));
+    CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, loss), FSQ_OK);
+  }
+  const double *g = w->grad->data;
+  for (int i = 0; i < 3; i++) CLOSE(g[i], 2 * (2 * wv[i] + 3), 1e-12);
+  fsq_params_zero_grad(p);
+  CU_ASSERT_EQUAL(g[1], 0.0);
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
+static void test_embedding_gives_no_gradient_to_padding_row(void) {
+  fsq_params *p = fsq_params_create();
+  const int64_t ws[2] = {4, 2}, is[1] = {5};
+  fsq_tensor *w = fsq_params_add(p, "embed.weight", FSQ_F64, 2, ws);
+  for (int i = 0; i < 8; i++) ((double *)w->data)[i] = i;
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t idx[5] = {1, 3, 1, 0, 1};
+  fsq_tensor *e = fsq_embedding(ctx, w, fsq_from_data(ctx, FSQ_I64, 1, is, idx), 1, 2.0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+  CU_ASSERT_EQUAL(fsq_get(e, 2), 12.0); /* row 3 = {6, 7} scaled by 2 */
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, fsq_sum_all(ctx, e)), FSQ_OK);
+  const double *g = w->grad->data;
+  const double want[8] = {2, 2, 0, 0, 0, 0, 2, 2};
+  for (int i = 0; i < 8; i++) CU_ASSERT_EQUAL(g[i], want[i]);
+  const int64_t bad[1] = {4};
+  const int64_t one[1] = {1};
+  CU_ASSERT_PTR_NULL(fsq_embedding(ctx, w, fsq_from_data(ctx, FSQ_I64, 1, one, bad), 1, 1.0));
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "outside [0, 4)"));
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
+static void test_views_share_storage(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[3] = {2, 3, 4};
+  fsq_tensor *x = fsq_zeros(ctx, FSQ_F32, 3, s);
+  fsq_tensor *t = fsq_transpose(ctx, x, 0, 2);
+  CU_ASSERT_PTR_EQUAL(t->data, x->data);
+  CU_ASSERT_FALSE(fsq_is_contiguous(t));
+  CU_ASSERT_EQUAL(t->shape[0], 4);
+  CU_ASSERT_EQUAL(t->stride[0], 1);
+  fsq_tensor *n = fsq_narrow(ctx, x, 1, 1, 2);
+  CU_ASSERT_PTR_EQUAL(n->data, (float *)x->data + 4);
+  const int64_t flat[2] = {6, -1};
+  fsq_tensor *r = fsq_reshape(ctx, x, 2, flat);
+  CU_ASSERT_PTR_EQUAL(r->data, x->data);
+  CU_ASSERT_EQUAL(r->shape[1], 4);
+  fsq_tensor *rc = fsq_reshape(ctx, t, 2, flat); /* not contiguous: copies */
+  CU_ASSERT_PTR_NOT_EQUAL(rc->data, x->data);
+  ((float *)x->data)[5] = 7; /* x[0][1][1] is t[1][1][0] */
+  CU_ASSERT_EQUAL(fsq_get(t, 1 * 6 + 1 * 2 + 0), 7.0);
+  fsq_ctx_destroy(ctx);
+}
+
+static void test_failed_op_returns_null_and_chains(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t a[2] = {2, 3}, b[2] = {4, 5};
+  fsq_tensor *x = fsq_zeros(ctx, FSQ_F32, 2, a), *y = fsq_zeros(ctx, FSQ_F32, 2, b);
+  fsq_tensor *z = fsq_add(ctx, x, y);
+  CU_ASSERT_PTR_NULL(z);
+  CU_ASSERT_EQUAL(fsq_ctx_status(ctx), FSQ_ERR_INVALID);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "do not broadcast"));
+  CU_ASSERT_PTR_NULL(fsq_relu(ctx, fsq_matmul(ctx, z, x, 0, 0)));
+  CU_ASSERT_PTR_NULL(fsq_matmul(ctx, x, x, 0, 0)); /* 3 vs 2 inner sizes */
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "matmul"));
+  CU_ASSERT_NOT_EQUAL(fsq_backward(ctx, x), FSQ_OK);
+  fsq_ctx_reset(ctx);
+  CU_ASSERT_EQUAL(fsq_ctx_status(ctx), FSQ_OK);
+  const int64_t is[1] = {1};
+  const int64_t idx[1] = {0};
+  fsq_tensor *i64 = fsq_from_data(ctx, FSQ_I64, 1, is, idx);
+  CU_ASSERT_PTR_NULL(fsq_relu(ctx, i64));
+  CU_ASSERT_EQUAL(fsq_ctx_status(ctx), FSQ_ERR_UNSUPPORTED);
+  fsq_ctx_destroy(ctx);
+}
+
+static void test_no_grad_mode_records_nothing(void) {
+  fsq_params *p = fsq_params_create();
+  const int64_t s[1] = {4};
+  fsq_tensor *w = fsq_params_add(p, "w", FSQ_F32, 1, s);
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  CU_ASSERT_EQUAL(fsq_ctx_set_grad(ctx, 0), 1);
+  fsq_tensor *y = fsq_tanh(ctx, w);
+  CU_ASSERT_FALSE(y->requires_grad);
+  CU_ASSERT_PTR_NULL(y->node);
+  CU_ASSERT_NOT_EQUAL(fsq_backward(ctx, fsq_sum_all(ctx, y)), FSQ_OK);
+  fsq_ctx_set_grad(ctx, 1);
+  CU_ASSERT_TRUE(fsq_tanh(ctx, w)->requires_grad);
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
+/* After one step has sized the arena, the same step allocates nothing new. */
+static void test_arena_is_reused_across_steps(void) {
+  fsq_params *p = fsq_params_create();
+  const int64_t ws[2] = {64, 32}, xs[2] = {16, 32};
+  fsq_tensor *w = fsq_params_add(p, "w", FSQ_F32, 2, ws);
+  fsq_ctx *ctx = fsq_ctx_create(1 << 16);
+  size_t reserved = 0;
+  for (int step = 0; step < 3; step++) {
+    fsq_ctx_reset(ctx);
+    fsq_tensor *x = fsq_full(ctx, FSQ_F32, 2, xs, 0.5);
+    fsq_tensor *h = fsq_gelu(ctx, fsq_matmul(ctx, x, w, 0, 1));
+    fsq_tensor *l = fsq_sum_all(ctx, fsq_layer_norm(ctx, h, NULL, NULL, 1e-5));
+    CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, l), FSQ_OK);
+    if (step == 1) reserved = fsq_arena_reserved(fsq_ctx_arena(ctx));
+    if (step == 2) CU_ASSERT_EQUAL(fsq_arena_reserved(fsq_ctx_arena(ctx)), reserved);
+  }
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
+/* Big enough that the threaded and vectorized paths run; checked against
+ * plain loops. */
+static void test_large_ops_agree_with_reference_loops(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t rows = 300, c = 515, s[2] = {rows, c}, cs[1] = {c};
+  fsq_rng rng = fsq_rng_make(3, 3);
+  float *xv = malloc((size_t)(rows * c) * sizeof(float)), *bv = malloc((size_t)c * sizeof(float));
+  for (int64_t i = 0; i < rows * c; i++) xv[i] = fsq_rng_uniform(&rng) * 4 - 2;
+  for (int64_t i = 0; i < c; i++) bv[i] = fsq_rng_uniform(&rng);
+  fsq_tensor *x = fsq_from_data(ctx, FSQ_F32, 2, s, xv), *b = fsq_from_data(ctx, FSQ_F32, 1, cs, bv);
+  fsq_tensor *sm = fsq_softmax(ctx, x), *ln = fsq_layer_norm(ctx, x, NULL, b, 1e-5);
+  fsq_tensor *ad = fsq_bias_add(ctx, x, b), *sum0 = fsq_sum(ctx, x, 0, 0);
+  double worst = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = xv + r * c;
+    double mx = -1e30, z = 0, m = 0, v = 0;
+    for (int64_t j = 0; j < c; j++) mx = xr[j] > mx ? xr[j] : mx;
+    for (int64_t j = 0; j < c; j++) z += exp(xr[j] - mx);
+    for (int64_t j = 0; j < c; j++) m += xr[j];
+    m /= c;
+    for (int64_t j = 0; j < c; j++) v += (xr[j] - m) * (xr[j] - m);
+    v /= c;
+    for (int64_t j = 0; j < c; j++) {
+      double e1 = fabs(fsq_get(sm, r * c + j) - exp(xr[j] - mx) / z);
+      double e2 = fabs(fsq_get(ln, r * c + j) - ((xr[j] - m) / sqrt(v + 1e-5) + bv[j]));
+      double e3 = fabs(fsq_get(ad, r * c + j) - (xr[j] + bv[j]));
+      worst = fmax(worst, fmax(e1, fmax(e2, e3)));
+    }
+  }
+  for (int64_t j = 0; j < c; j++) {
+    double acc = 0;
+    for (int64_t r = 0; r < rows; r++) acc += xv[r * c + j];
+    worst = fmax(worst, fabs(fsq_get(sum0, j) - acc) / 100);
+  }
+  CU_ASSERT(worst < 1e-4);
+  free(xv);
+  free(bv);
+  fsq_ctx_destroy(ctx);
+}
+
+static void test_backend_reports_its_isa(void) {
+  const fsq_kernels *k = fsq_kernels_cpu();
+  CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+  CU_ASSERT(strncmp(k->name, "cpu-", 4) == 0);
+  CU_ASSERT_EQUAL(fsq_dtype_size(FSQ_BF16), 2);
+  CU_ASSERT_STRING_EQUAL(fsq_dtype_name(FSQ_I64), "i64");
+}
+
+int main(void) {
+  static const fsq_test_case cases[] = {
+      FSQ_TEST_CASE(test_label_smoothed_nll_matches_hand_calculation),
+      FSQ_TEST_CASE(test_cross_entropy_without_smoothing_is_nll),
+      FSQ_TEST_CASE(test_layer_norm_normalizes_rows),
+      FSQ_TEST_CASE(test_softmax_applies_causal_and_padding_masks),
+      FSQ_TEST_CASE(test_fully_masked_row_gives_zero_weights),
+      FSQ_TEST_CASE(test_conv_tbc_matches_hand_calculation),
+      FSQ_TEST_CASE(test_matmul_matches_hand_calculation),
+      FSQ_TEST_CASE(test_gelu_forms_match_known_values),
+      FSQ_TEST_CASE(test_half_casts_round_to_nearest_even),
+      FSQ_TEST_CASE(test_dropout_mask_is_same_for_any_thread_count),
+      FSQ_TEST_CASE(test_dropout_is_identity_when_not_training),
+      FSQ_TEST_CASE(test_gradients_accumulate_for_shared_weights),
+      FSQ_TEST_CASE(test_embedding_gives_no_gradient_to_padding_row),
+      FSQ_TEST_CASE(test_views_share_storage),
+      FSQ_TEST_CASE(test_failed_op_returns_null_and_chains),
+      FSQ_TEST_CASE(test_no_grad_mode_records_nothing),
+      FSQ_TEST_CASE(test_arena_is_reused_across_steps),
+      FSQ_TEST_CASE(test_large_ops_agree_with_reference_loops),
+      FSQ_TEST_CASE(test_backend_reports_its_isa),
+      FSQ_TEST_END,
+  };
+  return fsq_test_main("tensor", cases);
+}
