@@ -115,7 +115,7 @@ fsq_tensor *fsq_nn_mha_forward(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_tensor *qu
   /* q is scaled after its projection (bias included), as fairseq does. */
   fsq_tensor *q = fsq_scale(ctx, fsq_nn_linear_forward(ctx, &m->q_proj, query),
                             1.0 / sqrt((double)m->head_dim));
-  fsq_tensor *qh = split_heads(ctx, m, q), *kh, *vh; /* [B, H, T, Dh] */
+  fsq_tensor *qh = split_heads(ctx, m, q), *kh = NULL, *vh = NULL; /* [B, H, T, Dh] */
   if (state) {
     if (cached_kv(ctx, m, state, key, value, bsz, static_kv, &kh, &vh) != FSQ_OK) return NULL;
   } else {
