@@ -16,10 +16,10 @@
 
 #define T float
 #define SUF f32
-#define EXP expf
+#define EXP fsq_k_expf
 #define LOG logf
-#define TANH tanhf
-#define ERF erff
+#define TANH fsq_k_tanhf
+#define ERF fsq_k_erff
 #define SQRT sqrtf
 #include "kernels/cpu/cpu_ops.inc"
 #undef T

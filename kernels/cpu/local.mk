@@ -10,7 +10,7 @@ fsq_kernels_HEADERS = kernels/fsq_kernels.h
 
 noinst_LTLIBRARIES += kernels/cpu/libfsqk_generic.la kernels/cpu/libfsqk_avx2.la \
 	kernels/cpu/libfsqk_avx512.la
-fsq_kcpu_cflags = $(AM_CFLAGS) -O3 -fno-math-errno
+fsq_kcpu_cflags = $(AM_CFLAGS) -O3 -fno-math-errno -fno-trapping-math
 kernels_cpu_libfsqk_generic_la_SOURCES = kernels/cpu/cpu_isa.c
 kernels_cpu_libfsqk_generic_la_CPPFLAGS = $(AM_CPPFLAGS) -DFSQ_ISA=generic
 kernels_cpu_libfsqk_generic_la_CFLAGS = $(fsq_kcpu_cflags)

@@ -239,6 +239,53 @@ static void test_dropout_mask_is_same_for_any_thread_count(void) {
   free(c);
 }
 
+/* Element i is kept when fsq_rng_u32_at(seed, stream, i) >> 8 >= p * 2^24,
+ * the stream being (step << 20) | call index. */
+static void test_dropout_mask_comes_from_philox_positions(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_ctx_set_seed(ctx, 77, 5);
+  const int64_t s[1] = {1001};
+  fsq_tensor *x = fsq_full(ctx, FSQ_F64, 1, s, 1.0);
+  fsq_dropout(ctx, x, 0.5); /* call 0 */
+  fsq_tensor *y = fsq_dropout(ctx, x, 0.3); /* call 1 */
+  uint64_t stream = (5u << 20) | 1u;
+  uint32_t thresh = (uint32_t)(0.3 * 16777216.0);
+  int mismatches = 0;
+  for (int64_t i = 0; i < s[0]; i++) {
+    int keep = (fsq_rng_u32_at(77, stream, (uint64_t)i) >> 8) >= thresh;
+    if ((fsq_get(y, i) != 0) != keep) mismatches++;
+  }
+  CU_ASSERT_EQUAL(mismatches, 0);
+  fsq_ctx_destroy(ctx);
+}
+
+/* The f32 kernels use inline exp/tanh/erf; compare them with libm in f64. */
+static void test_f32_transcendentals_are_accurate(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t n = 40001, s[1] = {40001};
+  fsq_tensor *x = fsq_empty(ctx, FSQ_F32, 1, s);
+  float *xv = x->data;
+  for (int64_t i = 0; i < n; i++) xv[i] = (float)(-20.0 + 40.0 * (double)i / (double)(n - 1));
+  fsq_tensor *e = fsq_exp(ctx, x), *t = fsq_tanh(ctx, x), *g = fsq_gelu(ctx, x);
+  fsq_tensor *sg = fsq_sigmoid(ctx, x);
+  double worst_e = 0, worst_t = 0, worst_g = 0, worst_s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = xv[i];
+    worst_e = fmax(worst_e, fabs(fsq_get(e, i) - exp(v)) / exp(v));
+    worst_t = fmax(worst_t, fabs(fsq_get(t, i) - tanh(v)));
+    worst_g = fmax(worst_g, fabs(fsq_get(g, i) - 0.5 * v * (1 + erf(v / sqrt(2)))) / (1 + fabs(v)));
+    worst_s = fmax(worst_s, fabs(fsq_get(sg, i) - 1 / (1 + exp(-v))));
+  }
+  CU_ASSERT(worst_e < 4e-7);
+  CU_ASSERT(worst_t < 3e-7);
+  CU_ASSERT(worst_g < 3e-7);
+  CU_ASSERT(worst_s < 3e-7);
+  const int64_t one[1] = {1};
+  float nan_in = NAN;
+  CU_ASSERT(isnan(fsq_get(fsq_exp(ctx, fsq_from_data(ctx, FSQ_F32, 1, one, &nan_in)), 0)));
+  fsq_ctx_destroy(ctx);
+}
+
 static void test_dropout_is_identity_when_not_training(void) {
   fsq_ctx *ctx = fsq_ctx_create(0);
   const int64_t s[1] = {5};
@@ -420,6 +467,42 @@ static void test_large_ops_agree_with_reference_loops(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* Large enough for the tiled transpose path, forward (copy) and backward
+ * (accumulate through the view's strides), checked element by element
+ * through fsq_get on views, which reads strides without any kernel. */
+static void check_permuted_copy(const int *perm) {
+  fsq_params *p = fsq_params_create();
+  const int64_t ws[3] = {3, 70, 45};
+  fsq_tensor *w = fsq_params_add(p, "w", FSQ_F32, 3, ws);
+  int64_t n = fsq_numel(w);
+  for (int64_t i = 0; i < n; i++) ((float *)w->data)[i] = (float)i;
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_tensor *v = fsq_permute(ctx, w, perm);
+  fsq_tensor *t = fsq_contiguous(ctx, v);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+  CU_ASSERT_PTR_NOT_EQUAL(t->data, w->data);
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (fsq_get(t, i) != fsq_get(v, i)) bad++;
+  CU_ASSERT_EQUAL(bad, 0);
+  fsq_tensor *r = fsq_empty(ctx, FSQ_F32, 3, t->shape);
+  for (int64_t i = 0; i < n; i++) ((float *)r->data)[i] = (float)(3 * i);
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, fsq_sum_all(ctx, fsq_mul(ctx, t, r))), FSQ_OK);
+  fsq_tensor *gv = fsq_permute(ctx, w->grad, perm); /* grads record nothing */
+  bad = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (fsq_get(gv, i) != (double)(3 * i)) bad++;
+  CU_ASSERT_EQUAL(bad, 0);
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
+static void test_large_transposes_copy_and_accumulate(void) {
+  static const int last_two[3] = {0, 2, 1}, rotate[3] = {2, 0, 1};
+  check_permuted_copy(last_two);
+  check_permuted_copy(rotate);
+}
+
 static void test_backend_reports_its_isa(void) {
   const fsq_kernels *k = fsq_kernels_cpu();
   CU_ASSERT_PTR_NOT_NULL_FATAL(k);
@@ -440,6 +523,8 @@ int main(void) {
       FSQ_TEST_CASE(test_gelu_forms_match_known_values),
       FSQ_TEST_CASE(test_half_casts_round_to_nearest_even),
       FSQ_TEST_CASE(test_dropout_mask_is_same_for_any_thread_count),
+      FSQ_TEST_CASE(test_dropout_mask_comes_from_philox_positions),
+      FSQ_TEST_CASE(test_f32_transcendentals_are_accurate),
       FSQ_TEST_CASE(test_dropout_is_identity_when_not_training),
       FSQ_TEST_CASE(test_gradients_accumulate_for_shared_weights),
       FSQ_TEST_CASE(test_embedding_gives_no_gradient_to_padding_row),
@@ -448,6 +533,7 @@ int main(void) {
       FSQ_TEST_CASE(test_no_grad_mode_records_nothing),
       FSQ_TEST_CASE(test_arena_is_reused_across_steps),
       FSQ_TEST_CASE(test_large_ops_agree_with_reference_loops),
+      FSQ_TEST_CASE(test_large_transposes_copy_and_accumulate),
       FSQ_TEST_CASE(test_backend_reports_its_isa),
       FSQ_TEST_END,
   };
