@@ -21,6 +21,7 @@ EXTRA_DIST += scripts/fixtures/make_nn_fixtures.py \
 	tests/fixtures/nn/sinusoidal.txt tests/fixtures/nn/learned_pos.txt \
 	tests/fixtures/nn/layer_norm.txt tests/fixtures/nn/mha_self_kpm.txt \
 	tests/fixtures/nn/mha_self_causal.txt tests/fixtures/nn/mha_encdec.txt \
-	tests/fixtures/nn/ffn.txt tests/fixtures/nn/encoder_layer_post.txt \
+	tests/fixtures/nn/ffn.txt tests/fixtures/nn/ffn_gelu.txt \
+	tests/fixtures/nn/sinusoidal_far.txt tests/fixtures/nn/encoder_layer_post.txt \
 	tests/fixtures/nn/encoder_layer_pre.txt tests/fixtures/nn/decoder_layer_post.txt \
 	tests/fixtures/nn/decoder_layer_pre.txt

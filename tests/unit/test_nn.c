@@ -244,6 +244,25 @@ static void test_sinusoidal_positions_follow_fairseq_with_left_padding(void) {
   fx_free(f);
 }
 
+/* Far rows follow fairseq's float32 arithmetic (at row 1025 the exact sines
+ * differ from it by 3e-5 normalized, over the tolerance). */
+static void test_sinusoidal_far_rows_match_fairseq_float32_table(void) {
+  fixture *f = fx_load("sinusoidal_far");
+  fsq_nn_sinusoidal s;
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_sinusoidal_init(&s, 16, 1, 1026), FSQ_OK);
+  const fx_tensor *rows = fx_get(f, "rows"), *y = fx_get(f, "y");
+  double num = 0, den = 0;
+  for (int r = 0; r < rows->n; r++)
+    for (int j = 0; j < 16; j++) {
+      double want = y->v[r * 16 + j], got = s.table[(int64_t)rows->v[r] * 16 + j];
+      num = fmax(num, fabs(got - want));
+      den = fmax(den, fabs(want));
+    }
+  CU_ASSERT(num / den <= TOL);
+  fsq_nn_sinusoidal_free(&s);
+  fx_free(f);
+}
+
 static void test_learned_positions_offset_by_padding_idx(void) {
   fixture *f = fx_load("learned_pos");
   fsq_ctx *ctx = new_ctx();
@@ -311,12 +330,12 @@ static void test_encoder_decoder_attention_matches_torch(void) {
   run_mha_fixture("mha_encdec", 0, 1);
 }
 
-static void test_ffn_matches_torch(void) {
-  fixture *f = fx_load("ffn");
+static void run_ffn_fixture(const char *name, fsq_nn_activation act) {
+  fixture *f = fx_load(name);
   fsq_ctx *ctx = new_ctx();
   fsq_params *p = fsq_params_create();
   fsq_nn_ffn ffn;
-  CU_ASSERT_EQUAL_FATAL(fsq_nn_ffn_build(&ffn, p, PREFIX, 16, 32, FSQ_NN_RELU, 0.0, 1), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_ffn_build(&ffn, p, PREFIX, 16, 32, act, 0.0, 1), FSQ_OK);
   fx_load_params(p, f);
   fsq_tensor *x = fx_input(ctx, f, "x");
   const char *names[] = {"x"};
@@ -324,6 +343,14 @@ static void test_ffn_matches_torch(void) {
   fsq_params_destroy(p);
   fsq_ctx_destroy(ctx);
   fx_free(f);
+}
+
+static void test_ffn_matches_torch(void) { run_ffn_fixture("ffn", FSQ_NN_RELU); }
+
+static void test_ffn_with_gelu_matches_torch(void) {
+  CU_ASSERT_EQUAL(fsq_nn_activation_from_name("gelu"), FSQ_NN_GELU);
+  CU_ASSERT_EQUAL(fsq_nn_activation_from_name("swish"), -1);
+  run_ffn_fixture("ffn_gelu", FSQ_NN_GELU);
 }
 
 /* ---- transformer layers against PyTorch -------------------------------------------- */
@@ -532,6 +559,44 @@ static void test_incremental_decoder_layer_normalize_before_equals_full(void) {
   run_incremental_decoder_layer(1);
 }
 
+/* Copies of y's values (so later arena use cannot change them). */
+static float *snapshot(const fsq_tensor *y) {
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  float *v = malloc((size_t)fsq_numel(y) * sizeof *v);
+  for (int64_t i = 0; i < fsq_numel(y); i++) v[i] = (float)fsq_get(y, i);
+  return v;
+}
+
+static void test_layer_dropout_is_seeded_and_off_in_eval(void) {
+  fsq_ctx *ctx = new_ctx();
+  fsq_params *p = fsq_params_create(), *q = fsq_params_create();
+  fsq_nn_layer_config cfg = layer_config(0), plain = cfg;
+  cfg.dropout = cfg.attention_dropout = cfg.activation_dropout = 0.2;
+  fsq_nn_encoder_layer l, l0;
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_encoder_layer_build(&l, p, "encoder.layers.0", &cfg, 3), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_encoder_layer_build(&l0, q, "encoder.layers.0", &plain, 3), FSQ_OK);
+  int64_t shape[3] = {5, 3, 16}, n = 5 * 3 * 16;
+  fsq_tensor *x = random_tensor(ctx, 3, shape, 8);
+  float *ref = snapshot(fsq_nn_encoder_layer_forward(ctx, &l0, x, NULL));
+  fsq_ctx_set_training(ctx, 0);
+  float *eval = snapshot(fsq_nn_encoder_layer_forward(ctx, &l, x, NULL));
+  CU_ASSERT(memcmp(ref, eval, (size_t)n * sizeof *ref) == 0);
+  fsq_ctx_set_training(ctx, 1);
+  fsq_ctx_set_seed(ctx, 11, 0);
+  float *a = snapshot(fsq_nn_encoder_layer_forward(ctx, &l, x, NULL));
+  fsq_ctx_set_seed(ctx, 11, 0);
+  float *b = snapshot(fsq_nn_encoder_layer_forward(ctx, &l, x, NULL));
+  CU_ASSERT(memcmp(a, b, (size_t)n * sizeof *a) == 0);
+  CU_ASSERT(memcmp(a, ref, (size_t)n * sizeof *a) != 0);
+  fsq_ctx_set_seed(ctx, 11, 1);
+  float *c = snapshot(fsq_nn_encoder_layer_forward(ctx, &l, x, NULL));
+  CU_ASSERT(memcmp(a, c, (size_t)n * sizeof *a) != 0);
+  free(ref), free(eval), free(a), free(b), free(c);
+  fsq_params_destroy(p);
+  fsq_params_destroy(q);
+  fsq_ctx_destroy(ctx);
+}
+
 /* ---- initialization and names --------------------------------------------------------- */
 
 static void test_decoder_layer_registers_fairseq_parameter_names(void) {
@@ -626,12 +691,14 @@ int main(void) {
       FSQ_TEST_CASE(test_linear_matches_torch),
       FSQ_TEST_CASE(test_embedding_scales_and_skips_padding_gradient),
       FSQ_TEST_CASE(test_sinusoidal_positions_follow_fairseq_with_left_padding),
+      FSQ_TEST_CASE(test_sinusoidal_far_rows_match_fairseq_float32_table),
       FSQ_TEST_CASE(test_learned_positions_offset_by_padding_idx),
       FSQ_TEST_CASE(test_layer_norm_matches_torch),
       FSQ_TEST_CASE(test_self_attention_with_key_padding_mask_matches_torch),
       FSQ_TEST_CASE(test_self_attention_with_causal_mask_matches_torch),
       FSQ_TEST_CASE(test_encoder_decoder_attention_matches_torch),
       FSQ_TEST_CASE(test_ffn_matches_torch),
+      FSQ_TEST_CASE(test_ffn_with_gelu_matches_torch),
       FSQ_TEST_CASE(test_encoder_layer_post_norm_matches_torch),
       FSQ_TEST_CASE(test_encoder_layer_normalize_before_matches_torch),
       FSQ_TEST_CASE(test_decoder_layer_post_norm_matches_torch),
@@ -640,6 +707,7 @@ int main(void) {
       FSQ_TEST_CASE(test_reordered_cache_equals_recomputing_on_reordered_inputs),
       FSQ_TEST_CASE(test_incremental_decoder_layer_post_norm_equals_full),
       FSQ_TEST_CASE(test_incremental_decoder_layer_normalize_before_equals_full),
+      FSQ_TEST_CASE(test_layer_dropout_is_seeded_and_off_in_eval),
       FSQ_TEST_CASE(test_decoder_layer_registers_fairseq_parameter_names),
       FSQ_TEST_CASE(test_initialization_follows_fairseq_and_is_reproducible),
       FSQ_TEST_CASE(test_embedding_init_is_normal_with_zero_padding_row),
