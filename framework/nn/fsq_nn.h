@@ -6,7 +6,9 @@
  * state dict) and initializes them as fairseq does, drawing from Philox with
  * one stream per parameter name: the same seed gives the same weights in any
  * build order. Forward functions take an fsq_ctx and tensors and return an
- * arena tensor (NULL on error, with the context's status set).
+ * arena tensor, or NULL with fsq_error set (a failing op inside also sets
+ * the context's status; a shape check of the layer itself does not, since
+ * fsq_tensor.h has no call for it); a NULL input gives NULL.
  *
  * Transformer layers are time-major: x: [T, B, C], as fairseq's. Token
  * inputs of embeddings are batch-major i64 [B, T], as fairseq's src_tokens.

@@ -627,6 +627,28 @@ static void test_decoder_layer_registers_fairseq_parameter_names(void) {
   fsq_params_destroy(p);
 }
 
+static void test_bad_shapes_are_refused_with_a_message(void) {
+  fsq_ctx *ctx = new_ctx();
+  fsq_params *p = fsq_params_create();
+  fsq_nn_mha m;
+  CU_ASSERT_EQUAL(fsq_nn_mha_build(&m, p, "decoder.layers.3.self_attn", 16, 5, 0.0, 1),
+                  FSQ_ERR_INVALID);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "decoder.layers.3.self_attn"));
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_mha_build(&m, p, "attn", 16, 4, 0.0, 1), FSQ_OK);
+  int64_t bad[3] = {5, 3, 12}, q[3] = {5, 3, 16}, k[3] = {6, 2, 16};
+  CU_ASSERT_PTR_NULL(fsq_nn_mha_forward(ctx, &m, random_tensor(ctx, 3, bad, 1), NULL, NULL,
+                                        NULL, 0, NULL, 0));
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "attn.q_proj.weight"));
+  CU_ASSERT_PTR_NULL(fsq_nn_mha_forward(ctx, &m, random_tensor(ctx, 3, q, 1),
+                                        random_tensor(ctx, 3, k, 2), NULL, NULL, 0, NULL, 0));
+  CU_ASSERT_PTR_NULL(fsq_nn_mha_forward(ctx, &m, NULL, NULL, NULL, NULL, 0, NULL, 0));
+  int64_t fshape[2] = {3, 5};
+  fsq_tensor *ftok = fsq_zeros(ctx, FSQ_F32, 2, fshape);
+  CU_ASSERT_PTR_NULL(fsq_nn_make_positions(ctx, ftok, 1));
+  fsq_params_destroy(p);
+  fsq_ctx_destroy(ctx);
+}
+
 static double max_abs(const fsq_tensor *t) {
   double m = 0;
   for (int64_t i = 0; i < fsq_numel(t); i++) m = fmax(m, fabs(fsq_get(t, i)));
@@ -708,6 +730,7 @@ int main(void) {
       FSQ_TEST_CASE(test_incremental_decoder_layer_post_norm_equals_full),
       FSQ_TEST_CASE(test_incremental_decoder_layer_normalize_before_equals_full),
       FSQ_TEST_CASE(test_layer_dropout_is_seeded_and_off_in_eval),
+      FSQ_TEST_CASE(test_bad_shapes_are_refused_with_a_message),
       FSQ_TEST_CASE(test_decoder_layer_registers_fairseq_parameter_names),
       FSQ_TEST_CASE(test_initialization_follows_fairseq_and_is_reproducible),
       FSQ_TEST_CASE(test_embedding_init_is_normal_with_zero_padding_row),
