@@ -104,11 +104,18 @@ typedef struct fsq_kernels {
   void (*embedding_backward)(fsq_dtype t, int64_t n, int64_t d, void *dw, const void *dy,
                              const int64_t *idx, int64_t padding_idx, double scale);
 
-  /* x: [O, S, I] -> out: [O, N, I] with out[o, j] = x[o, idx[j]]; backward adds. */
+  /* x: [O, S, I] -> out: [O, N, I] with out[o, j] = x[o, idx[j]] (any dtype);
+   * backward adds (float). */
   void (*index_select)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *out,
                        const void *x, const int64_t *idx, int64_t n);
   void (*index_select_backward)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *dx,
                                 const void *dy, const int64_t *idx, int64_t n);
+  /* torch.gather: x: [O, S, I], idx and out: [O, N, I],
+   * out[o, j, i] = x[o, idx[o, j, i], i] (any dtype); backward adds (float). */
+  void (*gather)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, int64_t n, void *out,
+                 const void *x, const int64_t *idx);
+  void (*gather_backward)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, int64_t n,
+                          void *dx, const void *dy, const int64_t *idx);
 
   /* x: [O, S, I] -> y: [O, I]: sum or max over S (argmax: [O, I] or NULL). */
   void (*reduce_sum)(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *y,

@@ -86,6 +86,10 @@ void fsq_params_destroy(fsq_params *p);
  * be unique. The tensor stays valid until fsq_params_destroy. */
 fsq_tensor *fsq_params_add(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
                            const int64_t *shape);
+/* The same without a gradient and never requiring grad: optimizer state,
+ * fixed buffers (e.g. sinusoidal positions). */
+fsq_tensor *fsq_params_add_buffer(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
+                                  const int64_t *shape);
 fsq_tensor *fsq_params_find(const fsq_params *p, const char *name);
 size_t fsq_params_count(const fsq_params *p);
 fsq_tensor *fsq_params_at(const fsq_params *p, size_t i); /* insertion order */
@@ -167,8 +171,12 @@ fsq_tensor *fsq_softmax_masked(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *key_padd
  * row padding_idx (pass -1 for none). */
 fsq_tensor *fsq_embedding(fsq_ctx *ctx, fsq_tensor *weight, fsq_tensor *indices,
                           int64_t padding_idx, double scale);
-/* out = x gathered along dim at indices (i64 [N]), e.g. beam reordering. */
+/* out = x gathered along dim at indices (i64 [N]), e.g. beam reordering;
+ * any dtype (differentiable for f32/f64). */
 fsq_tensor *fsq_index_select(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *indices);
+/* torch.gather: index (i64) has x's shape except along dim;
+ * out[..., j, ...] = x[..., index[..., j, ...], ...]; any dtype. */
+fsq_tensor *fsq_gather(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *index);
 
 /* ---- losses ----------------------------------------------------------------- */
 /* fairseq's label_smoothed_nll_loss(lprobs, target, epsilon, ignore_index,

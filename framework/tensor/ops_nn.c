@@ -164,7 +164,6 @@ static void index_select_backward(fsq_ctx *ctx, fsq_node *n) {
 
 fsq_tensor *fsq_index_select(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *indices) {
   if (!x || !indices) return NULL;
-  if (!fsq_check_float(ctx, x, "index_select")) return NULL;
   int d = fsq_dim_index(x, dim);
   if (d < 0 || indices->ndim != 1)
     return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "index_select: dim %d or indices not 1-D", dim);
@@ -179,8 +178,47 @@ fsq_tensor *fsq_index_select(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *i
   fsq_tensor *y = fsq_empty(ctx, x->dtype, x->ndim, shape);
   if (!y) return NULL;
   ctx->k->index_select(x->dtype, outer, x->shape[d], inner, y->data, xc, idx, shape[d]);
-  if (fsq_needs_grad(ctx, 1, &x)) {
+  if (fsq_is_float(x->dtype) && fsq_needs_grad(ctx, 1, &x)) {
     fsq_node *n = fsq_record(ctx, y, index_select_backward, 1, &x);
+    if (!n) return NULL;
+    n->saved[0] = idx;
+    n->i[0] = d;
+  }
+  return y;
+}
+
+/* saved[0] = index; i[0] = dim */
+static void gather_backward(fsq_ctx *ctx, fsq_node *n) {
+  fsq_tensor *x = n->in[0], *y = n->out;
+  void *gx = fsq_grad_data(ctx, x);
+  if (!gx) return;
+  int d = (int)n->i[0];
+  int64_t outer = 1, inner = 1;
+  for (int e = 0; e < d; e++) outer *= x->shape[e];
+  for (int e = d + 1; e < x->ndim; e++) inner *= x->shape[e];
+  ctx->k->gather_backward(x->dtype, outer, x->shape[d], inner, y->shape[d], gx, y->grad->data,
+                          n->saved[0]);
+}
+
+fsq_tensor *fsq_gather(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *index) {
+  if (!x || !index) return NULL;
+  int d = fsq_dim_index(x, dim);
+  int same = d >= 0 && index->ndim == x->ndim;
+  for (int e = 0; same && e < x->ndim; e++)
+    if (e != d && index->shape[e] != x->shape[e]) same = 0;
+  if (!same)
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID,
+                        "gather: index must have the input's shape except along dim %d", dim);
+  const int64_t *idx = check_indices(ctx, index, x->shape[d], -1, "gather");
+  const void *xc = idx ? fsq_contig_data(ctx, x) : NULL;
+  fsq_tensor *y = xc ? fsq_empty(ctx, x->dtype, index->ndim, index->shape) : NULL;
+  if (!y) return NULL;
+  int64_t outer = 1, inner = 1;
+  for (int e = 0; e < d; e++) outer *= x->shape[e];
+  for (int e = d + 1; e < x->ndim; e++) inner *= x->shape[e];
+  ctx->k->gather(x->dtype, outer, x->shape[d], inner, index->shape[d], y->data, xc, idx);
+  if (fsq_is_float(x->dtype) && fsq_needs_grad(ctx, 1, &x)) {
+    fsq_node *n = fsq_record(ctx, y, gather_backward, 1, &x);
     if (!n) return NULL;
     n->saved[0] = idx;
     n->i[0] = d;

@@ -44,8 +44,8 @@ static void *zalloc64(size_t bytes) {
   return m;
 }
 
-fsq_tensor *fsq_params_add(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
-                           const int64_t *shape) {
+static fsq_tensor *params_add(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
+                              const int64_t *shape, int with_grad) {
   if (!name || !*name || ndim < 0 || ndim > FSQ_MAX_DIMS ||
       (unsigned)dtype >= FSQ_DTYPE_COUNT) {
     fsq_error(FSQ_ERR_INVALID, "parameter '%s': bad name, dims or dtype", name ? name : "");
@@ -76,8 +76,8 @@ fsq_tensor *fsq_params_add(fsq_params *p, const char *name, fsq_dtype dtype, int
   size_t bytes = (size_t)n * fsq_dtype_size(dtype);
   e->name = strdup(name);
   e->value.data = zalloc64(bytes);
-  e->grad.data = zalloc64(bytes);
-  if (!e->name || !e->value.data || !e->grad.data) {
+  e->grad.data = with_grad ? zalloc64(bytes) : NULL;
+  if (!e->name || !e->value.data || (with_grad && !e->grad.data)) {
     entry_free(e);
     goto nomem;
   }
@@ -89,13 +89,23 @@ fsq_tensor *fsq_params_add(fsq_params *p, const char *name, fsq_dtype dtype, int
     fsq_contiguous_strides(ndim, ts[k]->shape, ts[k]->stride);
     ts[k]->name = e->name;
   }
-  e->value.requires_grad = fsq_is_float(dtype);
-  e->value.grad = &e->grad;
+  e->value.requires_grad = with_grad && fsq_is_float(dtype);
+  e->value.grad = with_grad ? &e->grad : NULL;
   p->items[p->count++] = e;
   return &e->value;
 nomem:
   fsq_error(FSQ_ERR_NOMEM, "parameter '%s': out of memory", name);
   return NULL;
+}
+
+fsq_tensor *fsq_params_add(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
+                           const int64_t *shape) {
+  return params_add(p, name, dtype, ndim, shape, 1);
+}
+
+fsq_tensor *fsq_params_add_buffer(fsq_params *p, const char *name, fsq_dtype dtype, int ndim,
+                                  const int64_t *shape) {
+  return params_add(p, name, dtype, ndim, shape, 0);
 }
 
 fsq_tensor *fsq_params_find(const fsq_params *p, const char *name) {
@@ -113,6 +123,6 @@ fsq_tensor *fsq_params_at(const fsq_params *p, size_t i) {
 void fsq_params_zero_grad(fsq_params *p) {
   for (size_t i = 0; i < p->count; i++) {
     fsq_tensor *g = &p->items[i]->grad;
-    memset(g->data, 0, (size_t)fsq_numel(g) * fsq_dtype_size(g->dtype));
+    if (g->data) memset(g->data, 0, (size_t)fsq_numel(g) * fsq_dtype_size(g->dtype));
   }
 }

@@ -137,9 +137,28 @@ static void k_embedding_backward(fsq_dtype t, int64_t n, int64_t d, void *dw, co
                                  const int64_t *idx, int64_t pad, double scale) {
   DISPATCH(embedding_backward, t, n, d, dw, dy, idx, pad, scale);
 }
+/* Data movement by element width, so every dtype can be reordered. */
+#define BY_WIDTH(name, t, ...) \
+  do { \
+    switch (fsq_dtype_size(t)) { \
+    case 8: name##_i64(__VA_ARGS__); break; \
+    case 4: name##_i32(__VA_ARGS__); break; \
+    case 2: name##_b2(__VA_ARGS__); break; \
+    default: name##_b1(__VA_ARGS__); break; \
+    } \
+  } while (0)
+
 static void k_index_select(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, void *out,
                            const void *x, const int64_t *idx, int64_t n) {
-  DISPATCH(index_select, t, outer, s, inner, out, x, idx, n);
+  BY_WIDTH(index_select, t, outer, s, inner, out, x, idx, n);
+}
+static void k_gather(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, int64_t n, void *out,
+                     const void *x, const int64_t *idx) {
+  BY_WIDTH(gather, t, outer, s, inner, n, out, x, idx);
+}
+static void k_gather_backward(fsq_dtype t, int64_t outer, int64_t s, int64_t inner, int64_t n,
+                              void *dx, const void *dy, const int64_t *idx) {
+  DISPATCH(gather_backward, t, outer, s, inner, n, dx, dy, idx);
 }
 static void k_index_select_backward(fsq_dtype t, int64_t outer, int64_t s, int64_t inner,
                                     void *dx, const void *dy, const int64_t *idx, int64_t n) {
@@ -190,6 +209,8 @@ void FILL_NAME(FSQ_ISA)(fsq_kernels *k) {
   k->embedding_backward = k_embedding_backward;
   k->index_select = k_index_select;
   k->index_select_backward = k_index_select_backward;
+  k->gather = k_gather;
+  k->gather_backward = k_gather_backward;
   k->reduce_sum = k_reduce_sum;
   k->reduce_max = k_reduce_max;
   k->reduce_max_backward = k_reduce_max_backward;

@@ -321,6 +321,13 @@ static void test_gradients_accumulate_for_shared_weights(void) {
   for (int i = 0; i < 3; i++) CLOSE(g[i], 2 * (2 * wv[i] + 3), 1e-12);
   fsq_params_zero_grad(p);
   CU_ASSERT_EQUAL(g[1], 0.0);
+  /* a buffer (optimizer state) has no gradient and stops nothing */
+  fsq_tensor *m = fsq_params_add_buffer(p, "optimizer.exp_avg.0", FSQ_F32, 1, s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+  CU_ASSERT_FALSE(m->requires_grad);
+  CU_ASSERT_PTR_NULL(m->grad);
+  CU_ASSERT_EQUAL(fsq_params_count(p), 2);
+  fsq_params_zero_grad(p);
   fsq_ctx_destroy(ctx);
   fsq_params_destroy(p);
 }
@@ -503,6 +510,31 @@ static void test_large_transposes_copy_and_accumulate(void) {
   check_permuted_copy(rotate);
 }
 
+/* Beam search reorders integer state: index_select and gather take any dtype. */
+static void test_index_select_and_gather_reorder_integer_tensors(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t ts[2] = {3, 2}, is[1] = {4}, gs[2] = {3, 1};
+  const int64_t tok[6] = {10, 11, 20, 21, 30, 31}, order[4] = {2, 2, 0, 1}, pick[3] = {1, 0, 1};
+  fsq_tensor *t = fsq_from_data(ctx, FSQ_I64, 2, ts, tok);
+  fsq_tensor *r = fsq_index_select(ctx, t, 0, fsq_from_data(ctx, FSQ_I64, 1, is, order));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+  const double want[8] = {30, 31, 30, 31, 10, 11, 20, 21};
+  for (int i = 0; i < 8; i++) CU_ASSERT_EQUAL(fsq_get(r, i), want[i]);
+  fsq_tensor *g = fsq_gather(ctx, t, 1, fsq_from_data(ctx, FSQ_I64, 2, gs, pick));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  CU_ASSERT_EQUAL(fsq_get(g, 0), 11);
+  CU_ASSERT_EQUAL(fsq_get(g, 1), 20);
+  CU_ASSERT_EQUAL(fsq_get(g, 2), 31);
+  uint8_t m[3] = {1, 0, 1};
+  const int64_t ms[1] = {3}, two[1] = {2}, sel[2] = {1, 1};
+  fsq_tensor *mm = fsq_index_select(ctx, fsq_from_data(ctx, FSQ_U8, 1, ms, m), 0,
+                                    fsq_from_data(ctx, FSQ_I64, 1, two, sel));
+  CU_ASSERT_EQUAL(fsq_get(mm, 0), 0);
+  const int64_t bad[3] = {1, 2, 0};
+  CU_ASSERT_PTR_NULL(fsq_gather(ctx, t, 1, fsq_from_data(ctx, FSQ_I64, 2, gs, bad)));
+  fsq_ctx_destroy(ctx);
+}
+
 static void test_backend_reports_its_isa(void) {
   const fsq_kernels *k = fsq_kernels_cpu();
   CU_ASSERT_PTR_NOT_NULL_FATAL(k);
@@ -534,6 +566,7 @@ int main(void) {
       FSQ_TEST_CASE(test_arena_is_reused_across_steps),
       FSQ_TEST_CASE(test_large_ops_agree_with_reference_loops),
       FSQ_TEST_CASE(test_large_transposes_copy_and_accumulate),
+      FSQ_TEST_CASE(test_index_select_and_gather_reorder_integer_tensors),
       FSQ_TEST_CASE(test_backend_reports_its_isa),
       FSQ_TEST_END,
   };

@@ -98,6 +98,19 @@ static fsq_tensor *op_index_select0(fsq_ctx *c, fsq_tensor **x) {
   return fsq_index_select(c, x[0], 0, mk_i64(c, 1, is, idx));
 }
 
+/* x: [3, 4, 2], gathered along dim 1 into [3, 5, 2] with repeats */
+static fsq_tensor *op_gather(fsq_ctx *c, fsq_tensor **x) {
+  static const int64_t is[3] = {3, 5, 2};
+  static const int64_t idx[30] = {0, 3, 1, 1, 2, 0, 3, 3, 0, 0, 2, 2, 1, 0, 3, 1, 1, 1, 0, 2,
+                                  3, 0, 1, 2, 2, 2, 0, 3, 1, 1};
+  return fsq_gather(c, x[0], 1, mk_i64(c, 3, is, idx));
+}
+static fsq_tensor *op_gather_last(fsq_ctx *c, fsq_tensor **x) {
+  static const int64_t is[2] = {4, 1};
+  static const int64_t idx[4] = {6, 0, 3, 6};
+  return fsq_gather(c, x[0], -1, mk_i64(c, 2, is, idx));
+}
+
 static fsq_tensor *op_transpose(fsq_ctx *c, fsq_tensor **x) {
   return fsq_mul(c, fsq_transpose(c, x[0], 0, 2), x[1]);
 }
@@ -193,6 +206,8 @@ static const op_row rows[] = {
     {"embedding", op_embedding, 1, {2}, {{7, 5}}, 0},
     {"index_select_dim1", op_index_select, 1, {3}, {{4, 3, 5}}, 0},
     {"index_select_dim0", op_index_select0, 1, {2}, {{3, 7}}, 0},
+    {"gather_dim1", op_gather, 1, {3}, {{3, 4, 2}}, 0},
+    {"gather_last", op_gather_last, 1, {2}, {{4, 7}}, 0},
     {"transpose", op_transpose, 2, {3, 3}, {{2, 3, 5}, {5, 3, 2}}, 0},
     {"permute", op_permute, 1, {3}, {{2, 3, 5}}, 0},
     {"reshape", op_reshape, 1, {3}, {{3, 5, 2}}, 0},
