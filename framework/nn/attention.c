@@ -5,29 +5,42 @@
 
 #include <math.h>
 
-fsq_status fsq_nn_mha_build(fsq_nn_mha *m, fsq_params *p, const char *prefix, int64_t embed_dim,
-                            int64_t num_heads, double dropout, uint64_t seed) {
+fsq_status fsq_nn_mha_build_kv(fsq_nn_mha *m, fsq_params *p, const char *prefix,
+                               int64_t embed_dim, int64_t kdim, int64_t vdim, int64_t num_heads,
+                               double dropout, uint64_t seed) {
   if (num_heads <= 0 || embed_dim <= 0 || embed_dim % num_heads)
     return fsq_error(FSQ_ERR_INVALID, "nn attention %s: embed_dim %lld not divisible by %lld heads",
                      prefix, (long long)embed_dim, (long long)num_heads);
   m->embed_dim = embed_dim;
+  m->kdim = kdim;
+  m->vdim = vdim;
   m->num_heads = num_heads;
   m->head_dim = embed_dim / num_heads;
   m->dropout = dropout;
+  /* fairseq's construction order: k, v, q, out. */
   static const char *const names[4] = {"k_proj", "v_proj", "q_proj", "out_proj"};
   fsq_nn_linear *projs[4] = {&m->k_proj, &m->v_proj, &m->q_proj, &m->out_proj};
+  const int64_t in[4] = {kdim, vdim, embed_dim, embed_dim};
   for (int i = 0; i < 4; i++) {
     char sub[FSQ_NN_NAME_MAX];
     fsq_status st = fsq_nn_join(sub, prefix, names[i]);
     if (st == FSQ_OK)
-      st = fsq_nn_linear_build(projs[i], p, sub, embed_dim, embed_dim, 1,
+      st = fsq_nn_linear_build(projs[i], p, sub, in[i], embed_dim, 1,
                                i == 3 ? FSQ_NN_INIT_XAVIER : FSQ_NN_INIT_TORCH, seed);
     if (st != FSQ_OK) return st;
   }
-  /* reset_parameters with qkv_same_dim: the scaled xavier of the in-projections
-   * (their biases keep nn.Linear's init); out_proj is plain xavier, bias 0. */
-  for (int i = 0; i < 3; i++) fsq_nn_init_xavier_uniform(projs[i]->weight, M_SQRT1_2, seed);
+  /* reset_parameters: the in-projections' weights are re-drawn with xavier
+   * (scaled when qkv_same_dim); their biases keep nn.Linear's init; out_proj
+   * is plain xavier with bias 0. */
+  double gain = (kdim == embed_dim && vdim == embed_dim) ? M_SQRT1_2 : 1.0;
+  for (int i = 0; i < 3; i++) fsq_nn_init_xavier_uniform(projs[i]->weight, gain, seed);
   return FSQ_OK;
+}
+
+fsq_status fsq_nn_mha_build(fsq_nn_mha *m, fsq_params *p, const char *prefix, int64_t embed_dim,
+                            int64_t num_heads, double dropout, uint64_t seed) {
+  return fsq_nn_mha_build_kv(m, p, prefix, embed_dim, embed_dim, embed_dim, num_heads, dropout,
+                             seed);
 }
 
 /* x: [L, B, C] -> a view [B, H, L, Dh]. */
@@ -38,10 +51,10 @@ static fsq_tensor *split_heads(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_tensor *x)
   return fsq_permute(ctx, fsq_reshape(ctx, x, 4, shape), perm);
 }
 
-static int check_input(const fsq_nn_mha *m, const fsq_tensor *x, const char *what) {
-  if (x->ndim != 3 || x->shape[2] != m->embed_dim) {
+static int check_input(const fsq_nn_mha *m, const fsq_tensor *x, int64_t dim, const char *what) {
+  if (x->ndim != 3 || x->shape[2] != dim) {
     fsq_error(FSQ_ERR_INVALID, "%s: %s must be [L, B, %lld]", m->q_proj.weight->name, what,
-              (long long)m->embed_dim);
+              (long long)dim);
     return 0;
   }
   return 1;
@@ -103,8 +116,8 @@ fsq_tensor *fsq_nn_mha_forward(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_tensor *qu
   if (!query) return NULL;
   if (!key) key = query;
   if (!value) value = key;
-  if (!check_input(m, query, "query") || !check_input(m, key, "key") ||
-      !check_input(m, value, "value"))
+  if (!check_input(m, query, m->embed_dim, "query") || !check_input(m, key, m->kdim, "key") ||
+      !check_input(m, value, m->vdim, "value"))
     return NULL;
   int64_t tgt = query->shape[0], bsz = query->shape[1];
   if (key->shape[1] != bsz || value->shape[1] != bsz || value->shape[0] != key->shape[0]) {

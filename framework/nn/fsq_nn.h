@@ -116,14 +116,23 @@ fsq_tensor *fsq_nn_layer_norm_forward(fsq_ctx *ctx, const fsq_nn_layer_norm *ln,
 
 /* ---- multihead attention ------------------------------------------------------------ */
 typedef struct fsq_nn_mha {
-  fsq_nn_linear q_proj, k_proj, v_proj, out_proj; /* [C, C] each, with bias */
-  int64_t embed_dim, num_heads, head_dim;
+  fsq_nn_linear q_proj;   /* [C, C] */
+  fsq_nn_linear k_proj;   /* [C, kdim] */
+  fsq_nn_linear v_proj;   /* [C, vdim] */
+  fsq_nn_linear out_proj; /* [C, C] */
+  int64_t embed_dim, kdim, vdim, num_heads, head_dim;
   double dropout; /* on the attention weights */
 } fsq_nn_mha;
 
-/* fairseq's MultiheadAttention.reset_parameters (qkv_same_dim): q/k/v weights
- * xavier_uniform_ with gain 1/sqrt(2), their biases nn.Linear's default,
- * out_proj xavier_uniform_ with bias 0. */
+/* fairseq's MultiheadAttention.reset_parameters: q/k/v weights
+ * xavier_uniform_ with gain 1/sqrt(2) when kdim == vdim == embed_dim
+ * (qkv_same_dim), gain 1 otherwise; their biases keep nn.Linear's init;
+ * out_proj xavier_uniform_ with bias 0. kdim, vdim: the width of key and
+ * value inputs (fairseq's encoder attention gets the encoder's embed_dim). */
+fsq_status fsq_nn_mha_build_kv(fsq_nn_mha *m, fsq_params *p, const char *prefix,
+                               int64_t embed_dim, int64_t kdim, int64_t vdim, int64_t num_heads,
+                               double dropout, uint64_t seed);
+/* The same with kdim = vdim = embed_dim. */
 fsq_status fsq_nn_mha_build(fsq_nn_mha *m, fsq_params *p, const char *prefix, int64_t embed_dim,
                             int64_t num_heads, double dropout, uint64_t seed);
 
@@ -146,7 +155,8 @@ void fsq_nn_mha_state_clear(fsq_nn_mha_state *st);
  * index[b] (index_select on the batch dim); n may differ from the batch. */
 fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, int64_t n);
 
-/* query: [T, B, C]; key, value: [S, B, C] (NULL: self-attention on query);
+/* query: [T, B, C]; key: [S, B, kdim], value: [S, B, vdim] (NULL:
+ * self-attention on query);
  * key_padding_mask: u8 [B, S_total] or NULL; causal: key j hidden from query i
  * when j > i + S_total - T (fairseq's future mask).
  * state NULL: full attention. Otherwise incremental: with static_kv the keys
@@ -192,6 +202,9 @@ typedef struct fsq_nn_layer_config {
   double dropout, attention_dropout, activation_dropout;
   fsq_nn_activation activation;
   int normalize_before; /* --encoder-normalize-before / --decoder-normalize-before */
+  /* Decoder layers only: */
+  int64_t encoder_embed_dim; /* key/value width of encoder_attn; 0: embed_dim */
+  int no_encoder_attn;       /* language models: no encoder_attn sublayer */
 } fsq_nn_layer_config;
 
 typedef struct fsq_nn_encoder_layer {
@@ -213,7 +226,7 @@ fsq_tensor *fsq_nn_encoder_layer_forward(fsq_ctx *ctx, const fsq_nn_encoder_laye
 typedef struct fsq_nn_decoder_layer {
   fsq_nn_mha self_attn;
   fsq_nn_layer_norm self_attn_layer_norm;
-  fsq_nn_mha encoder_attn;
+  fsq_nn_mha encoder_attn; /* unused (no parameters) with no_encoder_attn */
   fsq_nn_layer_norm encoder_attn_layer_norm;
   fsq_nn_ffn ffn;
   fsq_nn_layer_norm final_layer_norm;
@@ -236,7 +249,8 @@ void fsq_nn_decoder_layer_state_clear(fsq_nn_decoder_layer_state *st);
 fsq_status fsq_nn_decoder_layer_state_reorder(fsq_nn_decoder_layer_state *st,
                                               const int64_t *index, int64_t n);
 /* fairseq's TransformerDecoderLayerBase.forward: x: [T, B, C];
- * self_padding_mask: u8 [B, T] or NULL (full mode only); enc: [S, B, C];
+ * self_padding_mask: u8 [B, T] or NULL (full mode only); enc: [S, B,
+ * encoder_embed_dim] (NULL, or ignored, with no_encoder_attn);
  * enc_padding_mask: u8 [B, S] or NULL. state NULL: the whole target with a
  * causal mask; otherwise x holds the next T steps (usually 1). -> [T, B, C]. */
 fsq_tensor *fsq_nn_decoder_layer_forward(fsq_ctx *ctx, const fsq_nn_decoder_layer *l,

@@ -24,4 +24,5 @@ EXTRA_DIST += scripts/fixtures/make_nn_fixtures.py \
 	tests/fixtures/nn/ffn.txt tests/fixtures/nn/ffn_gelu.txt \
 	tests/fixtures/nn/sinusoidal_far.txt tests/fixtures/nn/encoder_layer_post.txt \
 	tests/fixtures/nn/encoder_layer_pre.txt tests/fixtures/nn/decoder_layer_post.txt \
-	tests/fixtures/nn/decoder_layer_pre.txt
+	tests/fixtures/nn/decoder_layer_pre.txt tests/fixtures/nn/decoder_layer_kdim.txt \
+	tests/fixtures/nn/decoder_layer_lm.txt

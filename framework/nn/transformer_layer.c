@@ -4,6 +4,8 @@
  * (normalize_before) or after the residual (post-norm, the default). */
 #include "nn/nn_internal.h"
 
+#include <string.h>
+
 /* One sublayer's prologue: the body's input. */
 static fsq_tensor *pre(fsq_ctx *ctx, const fsq_nn_layer_config *cfg,
                        const fsq_nn_layer_norm *ln, fsq_tensor *x) {
@@ -60,11 +62,13 @@ fsq_status fsq_nn_decoder_layer_build(fsq_nn_decoder_layer *l, fsq_params *p,
   l->cfg = *cfg;
   fsq_status st = build_common(&l->self_attn, &l->self_attn_layer_norm, &l->ffn,
                                &l->final_layer_norm, p, prefix, cfg, seed);
+  if (st != FSQ_OK || cfg->no_encoder_attn) return st;
   char sub[FSQ_NN_NAME_MAX];
-  if (st == FSQ_OK) st = fsq_nn_join(sub, prefix, "encoder_attn");
+  int64_t kv = cfg->encoder_embed_dim > 0 ? cfg->encoder_embed_dim : cfg->embed_dim;
+  st = fsq_nn_join(sub, prefix, "encoder_attn");
   if (st == FSQ_OK)
-    st = fsq_nn_mha_build(&l->encoder_attn, p, sub, cfg->embed_dim, cfg->num_heads,
-                          cfg->attention_dropout, seed);
+    st = fsq_nn_mha_build_kv(&l->encoder_attn, p, sub, cfg->embed_dim, kv, kv, cfg->num_heads,
+                             cfg->attention_dropout, seed);
   if (st == FSQ_OK) st = fsq_nn_join(sub, prefix, "encoder_attn_layer_norm");
   if (st == FSQ_OK) st = fsq_nn_layer_norm_build(&l->encoder_attn_layer_norm, p, sub, cfg->embed_dim);
   return st;
@@ -73,8 +77,9 @@ fsq_status fsq_nn_decoder_layer_build(fsq_nn_decoder_layer *l, fsq_params *p,
 fsq_status fsq_nn_decoder_layer_state_init(fsq_nn_decoder_layer_state *st,
                                            const fsq_nn_decoder_layer *l, int64_t max_batch,
                                            int64_t max_tgt_len, int64_t max_src_len) {
+  memset(st, 0, sizeof *st);
   fsq_status s = fsq_nn_mha_state_init(&st->self_attn, &l->self_attn, max_batch, max_tgt_len);
-  if (s != FSQ_OK) return s;
+  if (s != FSQ_OK || l->cfg.no_encoder_attn) return s;
   s = fsq_nn_mha_state_init(&st->encoder_attn, &l->encoder_attn, max_batch, max_src_len);
   if (s != FSQ_OK) fsq_nn_mha_state_free(&st->self_attn);
   return s;
@@ -93,6 +98,7 @@ void fsq_nn_decoder_layer_state_clear(fsq_nn_decoder_layer_state *st) {
 fsq_status fsq_nn_decoder_layer_state_reorder(fsq_nn_decoder_layer_state *st,
                                               const int64_t *index, int64_t n) {
   fsq_status s = fsq_nn_mha_state_reorder(&st->self_attn, index, n);
+  /* An unused encoder cache (no_encoder_attn) is empty: reorder is a no-op. */
   return s == FSQ_OK ? fsq_nn_mha_state_reorder(&st->encoder_attn, index, n) : s;
 }
 
@@ -105,7 +111,7 @@ fsq_tensor *fsq_nn_decoder_layer_forward(fsq_ctx *ctx, const fsq_nn_decoder_laye
   h = fsq_nn_mha_forward(ctx, &l->self_attn, h, NULL, NULL, self_padding_mask, 1,
                          state ? &state->self_attn : NULL, 0);
   x = post(ctx, cfg, &l->self_attn_layer_norm, x, h);
-  if (enc) {
+  if (enc && !cfg->no_encoder_attn) {
     h = pre(ctx, cfg, &l->encoder_attn_layer_norm, x);
     h = fsq_nn_mha_forward(ctx, &l->encoder_attn, h, enc, enc, enc_padding_mask, 0,
                            state ? &state->encoder_attn : NULL, 1);

@@ -386,30 +386,44 @@ static void test_encoder_layer_normalize_before_matches_torch(void) {
   run_encoder_layer_fixture("encoder_layer_pre", 1);
 }
 
-static void run_decoder_layer_fixture(const char *name, int normalize_before) {
+static void run_decoder_layer_fixture(const char *name, const fsq_nn_layer_config *cfg) {
   fixture *f = fx_load(name);
   fsq_ctx *ctx = new_ctx();
   fsq_params *p = fsq_params_create();
   fsq_nn_decoder_layer l;
-  fsq_nn_layer_config cfg = layer_config(normalize_before);
-  CU_ASSERT_EQUAL_FATAL(fsq_nn_decoder_layer_build(&l, p, PREFIX, &cfg, 1), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_decoder_layer_build(&l, p, PREFIX, cfg, 1), FSQ_OK);
   fx_load_params(p, f);
-  fsq_tensor *in[2] = {fx_input(ctx, f, "x"), fx_input(ctx, f, "enc")};
+  int lm = cfg->no_encoder_attn;
+  fsq_tensor *in[2] = {fx_input(ctx, f, "x"), lm ? NULL : fx_input(ctx, f, "enc")};
   fsq_tensor *y = fsq_nn_decoder_layer_forward(ctx, &l, in[0], fx_mask(ctx, f, "kpm"), in[1],
-                                               fx_mask(ctx, f, "enc_kpm"), NULL);
+                                               lm ? NULL : fx_mask(ctx, f, "enc_kpm"), NULL);
   const char *names[] = {"x", "enc"};
-  fx_check_all(ctx, p, f, y, in, names, 2);
+  fx_check_all(ctx, p, f, y, in, names, lm ? 1 : 2);
   fsq_params_destroy(p);
   fsq_ctx_destroy(ctx);
   fx_free(f);
 }
 
 static void test_decoder_layer_post_norm_matches_torch(void) {
-  run_decoder_layer_fixture("decoder_layer_post", 0);
+  fsq_nn_layer_config cfg = layer_config(0);
+  run_decoder_layer_fixture("decoder_layer_post", &cfg);
 }
 
 static void test_decoder_layer_normalize_before_matches_torch(void) {
-  run_decoder_layer_fixture("decoder_layer_pre", 1);
+  fsq_nn_layer_config cfg = layer_config(1);
+  run_decoder_layer_fixture("decoder_layer_pre", &cfg);
+}
+
+static void test_decoder_layer_with_wider_encoder_matches_torch(void) {
+  fsq_nn_layer_config cfg = layer_config(0);
+  cfg.encoder_embed_dim = 24;
+  run_decoder_layer_fixture("decoder_layer_kdim", &cfg);
+}
+
+static void test_language_model_decoder_layer_matches_torch(void) {
+  fsq_nn_layer_config cfg = layer_config(1);
+  cfg.no_encoder_attn = 1;
+  run_decoder_layer_fixture("decoder_layer_lm", &cfg);
 }
 
 /* ---- incremental decoding ------------------------------------------------------------ */
@@ -506,15 +520,16 @@ static void test_reordered_cache_equals_recomputing_on_reordered_inputs(void) {
   fsq_ctx_destroy(ctx);
 }
 
-static void run_incremental_decoder_layer(int normalize_before) {
+static void run_incremental_decoder_layer(int normalize_before, int lm) {
   fsq_ctx *ctx = new_ctx();
   fsq_ctx_set_grad(ctx, 0);
   fsq_params *p = fsq_params_create();
   fsq_nn_decoder_layer l;
   fsq_nn_layer_config cfg = layer_config(normalize_before);
+  cfg.no_encoder_attn = lm;
   CU_ASSERT_EQUAL_FATAL(fsq_nn_decoder_layer_build(&l, p, "decoder.layers.0", &cfg, 9), FSQ_OK);
   int64_t xs[3] = {5, 3, 16}, es[3] = {6, 3, 16}, ms[2] = {3, 6};
-  fsq_tensor *x = random_tensor(ctx, 3, xs, 4), *enc = random_tensor(ctx, 3, es, 5);
+  fsq_tensor *x = random_tensor(ctx, 3, xs, 4), *enc = lm ? NULL : random_tensor(ctx, 3, es, 5);
   const uint8_t mask[18] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0};
   fsq_tensor *emask = fsq_from_data(ctx, FSQ_U8, 2, ms, mask);
   fsq_tensor *full = fsq_nn_decoder_layer_forward(ctx, &l, x, NULL, enc, emask, NULL);
@@ -536,7 +551,8 @@ static void run_incremental_decoder_layer(int normalize_before) {
   const int64_t order[3] = {1, 2, 1};
   CU_ASSERT_EQUAL_FATAL(fsq_nn_decoder_layer_state_reorder(&st, order, 3), FSQ_OK);
   fsq_tensor *idx = index_tensor(ctx, order, 3);
-  fsq_tensor *xr = fsq_index_select(ctx, x, 1, idx), *er = fsq_index_select(ctx, enc, 1, idx);
+  fsq_tensor *xr = fsq_index_select(ctx, x, 1, idx);
+  fsq_tensor *er = lm ? NULL : fsq_index_select(ctx, enc, 1, idx);
   fsq_tensor *mr = fsq_index_select(ctx, emask, 0, idx);
   fsq_tensor *ref = fsq_nn_decoder_layer_forward(ctx, &l, xr, NULL, er, mr, NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
@@ -552,11 +568,15 @@ static void run_incremental_decoder_layer(int normalize_before) {
 }
 
 static void test_incremental_decoder_layer_post_norm_equals_full(void) {
-  run_incremental_decoder_layer(0);
+  run_incremental_decoder_layer(0, 0);
 }
 
 static void test_incremental_decoder_layer_normalize_before_equals_full(void) {
-  run_incremental_decoder_layer(1);
+  run_incremental_decoder_layer(1, 0);
+}
+
+static void test_incremental_language_model_layer_equals_full(void) {
+  run_incremental_decoder_layer(1, 1);
 }
 
 /* Copies of y's values (so later arena use cannot change them). */
@@ -621,8 +641,16 @@ static void test_decoder_layer_registers_fairseq_parameter_names(void) {
     snprintf(full, sizeof full, "decoder.layers.0.%s", names[i]);
     CU_ASSERT_PTR_NOT_NULL(fsq_params_find(p, full));
   }
-  /* A second layer under the same prefix is a duplicate name: refused. */
+  /* A language model's layer has no encoder_attn parameters. */
   fsq_nn_decoder_layer again;
+  fsq_params *lm = fsq_params_create();
+  cfg.no_encoder_attn = 1;
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_decoder_layer_build(&again, lm, "decoder.layers.0", &cfg, 1), FSQ_OK);
+  CU_ASSERT_EQUAL(fsq_params_count(lm), n - 10);
+  CU_ASSERT_PTR_NULL(fsq_params_find(lm, "decoder.layers.0.encoder_attn.q_proj.weight"));
+  fsq_params_destroy(lm);
+  cfg.no_encoder_attn = 0;
+  /* A second layer under the same prefix is a duplicate name: refused. */
   CU_ASSERT_NOT_EQUAL(fsq_nn_decoder_layer_build(&again, p, "decoder.layers.0", &cfg, 1), FSQ_OK);
   fsq_params_destroy(p);
 }
@@ -678,6 +706,13 @@ static void test_initialization_follows_fairseq_and_is_reproducible(void) {
   CU_ASSERT(max_abs(a.ffn.fc2.weight) <= 1.0 / 16 && max_abs(a.ffn.fc2.weight) > 0.95 / 16);
   CU_ASSERT_EQUAL(fsq_get(a.final_layer_norm.weight, 5), 1.0);
   CU_ASSERT_EQUAL(max_abs(a.final_layer_norm.bias), 0.0);
+  /* kdim != embed_dim: not qkv_same_dim, so gain 1 for q, k and v. */
+  fsq_nn_mha wide;
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_mha_build_kv(&wide, p, "encoder_attn", 64, 96, 96, 4, 0.0, 42), FSQ_OK);
+  double kb = sqrt(6.0 / (96 + 64)), qb = sqrt(6.0 / 128);
+  CU_ASSERT(max_abs(wide.k_proj.weight) <= kb && max_abs(wide.k_proj.weight) > 0.95 * kb);
+  CU_ASSERT(max_abs(wide.q_proj.weight) <= qb && max_abs(wide.q_proj.weight) > 0.95 * qb);
+  CU_ASSERT_EQUAL(wide.k_proj.weight->shape[1], 96);
   /* Different tensors of one layer draw different values. */
   CU_ASSERT_NOT_EQUAL(fsq_get(a.self_attn.q_proj.weight, 0), fsq_get(a.self_attn.k_proj.weight, 0));
   fsq_params_destroy(q);
@@ -725,10 +760,13 @@ int main(void) {
       FSQ_TEST_CASE(test_encoder_layer_normalize_before_matches_torch),
       FSQ_TEST_CASE(test_decoder_layer_post_norm_matches_torch),
       FSQ_TEST_CASE(test_decoder_layer_normalize_before_matches_torch),
+      FSQ_TEST_CASE(test_decoder_layer_with_wider_encoder_matches_torch),
+      FSQ_TEST_CASE(test_language_model_decoder_layer_matches_torch),
       FSQ_TEST_CASE(test_incremental_self_attention_equals_causal_attention),
       FSQ_TEST_CASE(test_reordered_cache_equals_recomputing_on_reordered_inputs),
       FSQ_TEST_CASE(test_incremental_decoder_layer_post_norm_equals_full),
       FSQ_TEST_CASE(test_incremental_decoder_layer_normalize_before_equals_full),
+      FSQ_TEST_CASE(test_incremental_language_model_layer_equals_full),
       FSQ_TEST_CASE(test_layer_dropout_is_seeded_and_off_in_eval),
       FSQ_TEST_CASE(test_bad_shapes_are_refused_with_a_message),
       FSQ_TEST_CASE(test_decoder_layer_registers_fairseq_parameter_names),
