@@ -470,6 +470,19 @@ static void test_incremental_self_attention_equals_causal_attention(void) {
     CU_ASSERT(tensor_err(yt, fsq_narrow(ctx, full, 0, t, 1)) <= TOL);
   }
   CU_ASSERT_EQUAL(st.len, 6);
+  /* A prefix of 4 steps in one call (a causal block over the cache), then
+   * the last 2 one by one, gives the same rows. */
+  fsq_nn_mha_state_clear(&st);
+  fsq_tensor *y4 = fsq_nn_mha_forward(ctx, &m, fsq_narrow(ctx, x, 0, 0, 4), NULL, NULL, NULL, 1,
+                                      &st, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y4);
+  CU_ASSERT(tensor_err(y4, fsq_narrow(ctx, full, 0, 0, 4)) <= TOL);
+  for (int t = 4; t < 6; t++) {
+    fsq_tensor *yt = fsq_nn_mha_forward(ctx, &m, fsq_narrow(ctx, x, 0, t, 1), NULL, NULL, NULL, 1,
+                                        &st, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(yt);
+    CU_ASSERT(tensor_err(yt, fsq_narrow(ctx, full, 0, t, 1)) <= TOL);
+  }
   /* One step too many is refused, not written past the cache. */
   CU_ASSERT_PTR_NULL(fsq_nn_mha_forward(ctx, &m, fsq_narrow(ctx, x, 0, 0, 1), NULL, NULL, NULL,
                                         1, &st, 0));
