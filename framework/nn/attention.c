@@ -125,9 +125,10 @@ fsq_tensor *fsq_nn_mha_forward(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_tensor *qu
               m->q_proj.weight->name);
     return NULL;
   }
-  /* q is scaled after its projection (bias included), as fairseq does. */
+  /* q is scaled after its projection (bias included) by fairseq's
+   * head_dim ** -0.5. */
   fsq_tensor *q = fsq_scale(ctx, fsq_nn_linear_forward(ctx, &m->q_proj, query),
-                            1.0 / sqrt((double)m->head_dim));
+                            pow((double)m->head_dim, -0.5));
   fsq_tensor *qh = split_heads(ctx, m, q), *kh = NULL, *vh = NULL; /* [B, H, T, Dh] */
   if (state) {
     if (cached_kv(ctx, m, state, key, value, bsz, static_kv, &kh, &vh) != FSQ_OK) return NULL;
