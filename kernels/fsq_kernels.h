@@ -145,6 +145,8 @@ typedef struct fsq_kernels {
  * AVX2 or portable C, chosen once at first call; $FSQ_CPU_ISA=avx512|avx2|generic
  * forces one). Also sets the BLAS thread count to fsq_num_threads(). */
 const fsq_kernels *fsq_kernels_cpu(void);
+/* "OpenBLAS <core>" (the kernels OpenBLAS runs), or "BLAS". */
+const char *fsq_kernels_blas_name(void);
 /* Element size in bytes and name ("f32", ...). */
 size_t fsq_dtype_size(fsq_dtype t);
 const char *fsq_dtype_name(fsq_dtype t);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 size_t fsq_dtype_size(fsq_dtype t) {
   static const size_t sizes[FSQ_DTYPE_COUNT] = {4, 8, 2, 2, 4, 8, 1};
@@ -130,7 +131,44 @@ static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k,
                 (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc);
 }
 
+/* OpenBLAS's DYNAMIC_ARCH picks its kernels from the CPU model, and a build
+ * older than the processor (Debian 12's 0.3.21 on an Emerald Rapids, model
+ * 207) falls back to its SSE3 "Prescott" kernels: five times slower than its
+ * SkylakeX ones on the same core. When the chosen core lacks AVX-512 but the
+ * processor has it, and the user set no OPENBLAS_CORETYPE, re-run OpenBLAS's
+ * own selection once with the type forced ($FSQ_OPENBLAS_CORETYPE, default
+ * SkylakeX; "keep" disables this). Weak references: a BLAS without these
+ * entry points is left alone. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+static int core_has_avx512(const char *core) {
+  static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Zen4"};
+  for (size_t i = 0; i < sizeof(avx512_cores) / sizeof(avx512_cores[0]); i++)
+    if (strcasecmp(core, avx512_cores[i]) == 0) return 1;
+  return 0;
+}
+
+static void blas_fix_coretype(int cpu_has_avx512) {
+#ifdef HAVE_OPENBLAS_GET_CORENAME
+  const char *want = getenv("FSQ_OPENBLAS_CORETYPE");
+  if (!want) want = "SkylakeX";
+  if (strcmp(want, "keep") == 0 || getenv("OPENBLAS_CORETYPE") || !cpu_has_avx512) return;
+  if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+  const char *core = openblas_get_corename();
+  if (!core || core_has_avx512(core)) return;
+  /* OpenBLAS reads the type from the environment only; restore it after. */
+  if (setenv("OPENBLAS_CORETYPE", want, 1) != 0) return;
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  unsetenv("OPENBLAS_CORETYPE");
+#else
+  (void)cpu_has_avx512;
+#endif
+}
+
 static fsq_kernels cpu_table;
+static char blas_name[64] = "BLAS";
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
 static void cpu_init(void) {
@@ -151,6 +189,8 @@ static void cpu_init(void) {
     fsq_kcpu_fill_generic(&cpu_table);
     cpu_table.name = "cpu-generic";
   }
+  blas_fix_coretype(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"));
   cpu_table.gemm = k_gemm;
   cpu_table.cast = k_cast;
   /* BLAS runs between our OpenMP loops, never inside them, so both get all
@@ -158,6 +198,14 @@ static void cpu_init(void) {
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
   openblas_set_num_threads(fsq_num_threads());
 #endif
+#ifdef HAVE_OPENBLAS_GET_CORENAME
+  snprintf(blas_name, sizeof(blas_name), "OpenBLAS %s", openblas_get_corename());
+#endif
+}
+
+const char *fsq_kernels_blas_name(void) {
+  fsq_kernels_cpu();
+  return blas_name;
 }
 
 const fsq_kernels *fsq_kernels_cpu(void) {
