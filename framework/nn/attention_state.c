@@ -1,0 +1,68 @@
+/* attention_state.c: the caller-owned key/value cache of incremental
+ * attention, allocated once so decoding steps do not allocate, and its
+ * reordering by beam (fairseq's reorder_incremental_state). */
+#include "nn/nn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int64_t max_batch,
+                                 int64_t max_len) {
+  memset(st, 0, sizeof *st);
+  if (max_batch <= 0 || max_len <= 0)
+    return fsq_error(FSQ_ERR_INVALID, "attention cache: bad size %lld x %lld",
+                     (long long)max_batch, (long long)max_len);
+  st->max_batch = max_batch;
+  st->num_heads = m->num_heads;
+  st->max_len = max_len;
+  st->head_dim = m->head_dim;
+  size_t n = (size_t)(max_batch * m->num_heads * max_len * m->head_dim);
+  st->key = calloc(n, sizeof(float));
+  st->value = calloc(n, sizeof(float));
+  st->scratch = calloc(n, sizeof(float));
+  if (!st->key || !st->value || !st->scratch) {
+    fsq_nn_mha_state_free(st);
+    return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu floats", 3 * n);
+  }
+  return FSQ_OK;
+}
+
+void fsq_nn_mha_state_free(fsq_nn_mha_state *st) {
+  free(st->key);
+  free(st->value);
+  free(st->scratch);
+  memset(st, 0, sizeof *st);
+}
+
+void fsq_nn_mha_state_clear(fsq_nn_mha_state *st) {
+  st->batch = 0;
+  st->len = 0;
+}
+
+/* Gathers the live rows of *buf into scratch by index, then swaps them. */
+static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index, int64_t n) {
+  size_t row = (size_t)(st->num_heads * st->max_len * st->head_dim);
+  size_t head = (size_t)(st->max_len * st->head_dim), live = (size_t)(st->len * st->head_dim);
+  for (int64_t b = 0; b < n; b++)
+    for (int64_t h = 0; h < st->num_heads; h++)
+      memcpy(st->scratch + (size_t)b * row + (size_t)h * head,
+             *buf + (size_t)index[b] * row + (size_t)h * head, live * sizeof(float));
+  float *t = *buf;
+  *buf = st->scratch;
+  st->scratch = t;
+}
+
+fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, int64_t n) {
+  if (st->len == 0) return FSQ_OK; /* nothing cached yet: nothing to reorder */
+  if (n <= 0 || n > st->max_batch)
+    return fsq_error(FSQ_ERR_INVALID, "attention cache reorder: %lld rows, max_batch %lld",
+                     (long long)n, (long long)st->max_batch);
+  for (int64_t b = 0; b < n; b++)
+    if (index[b] < 0 || index[b] >= st->batch)
+      return fsq_error(FSQ_ERR_INVALID, "attention cache reorder: index %lld outside batch %lld",
+                       (long long)index[b], (long long)st->batch);
+  gather_rows(st, &st->key, index, n);
+  gather_rows(st, &st->value, index, n);
+  st->batch = n;
+  return FSQ_OK;
+}
