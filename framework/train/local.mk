@@ -8,7 +8,7 @@ libfsq_la_SOURCES += \
 	framework/train/progress.c
 fsq_traindir = $(pkgincludedir)/train
 fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h \
-	framework/train/fsq_optimizer.h framework/train/fsq_grads.h
+	framework/train/fsq_optimizer.h framework/train/fsq_grads.h framework/train/fsq_model.h
 
 FSQ_TRAIN_TESTS = tests/unit/test_grads tests/unit/test_lr_schedulers \
 	tests/unit/test_meters tests/unit/test_optim_adam
