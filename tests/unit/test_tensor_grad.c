@@ -371,6 +371,55 @@ static void run_gradchecks(int noncontig) {
 static void test_every_op_backward_matches_finite_differences(void) { run_gradchecks(0); }
 static void test_every_op_backward_matches_on_noncontiguous_views(void) { run_gradchecks(1); }
 
+/* Rows whose op takes one input of any shape with >= min_dims dims are
+ * checked again on seeded random shapes (1..4 dims, sizes 1..7). layer_norm
+ * over 2 features is flat (its output is +-1 up to eps), so its true gradient
+ * is ~eps and the finite difference is pure rounding: its last dim is >= 3. */
+static const struct {
+  const char *name;
+  int min_dims, min_last;
+} any_shape[] = {
+    {"scale", 1, 1}, {"add_scalar", 1, 1}, {"relu", 1, 1}, {"gelu", 1, 1},
+    {"gelu_tanh", 1, 1}, {"tanh", 1, 1}, {"sigmoid", 1, 1}, {"exp", 1, 1},
+    {"dropout", 1, 1}, {"layer_norm_plain", 1, 3}, {"softmax", 1, 1}, {"log_softmax", 1, 1},
+    {"sum_dim", 2, 1}, {"mean", 1, 1}, {"max", 2, 1}, {"sum_all", 1, 1},
+    {"contiguous", 2, 1}, {"reshape", 2, 1},
+};
+
+static const op_row *find_row(const char *name) {
+  for (size_t r = 0; r < N_ROWS; r++)
+    if (strcmp(rows[r].name, name) == 0) return &rows[r];
+  return NULL;
+}
+
+static void test_backward_matches_on_random_shapes(void) {
+  fsq_rng rng = fsq_rng_make(2026, 11);
+  for (size_t i = 0; i < sizeof(any_shape) / sizeof(any_shape[0]); i++) {
+    const op_row *base = find_row(any_shape[i].name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+    for (int trial = 0; trial < 3; trial++) {
+      op_row row = *base;
+      int lo = any_shape[i].min_dims;
+      row.ndim[0] = lo + (int)fsq_rng_below(&rng, (uint32_t)(5 - lo));
+      /* reshape to [5, -1] needs a multiple of 5 elements */
+      int need5 = strcmp(row.name, "reshape") == 0;
+      for (int d = 0; d < row.ndim[0]; d++) row.shape[0][d] = 1 + fsq_rng_below(&rng, 7);
+      if (need5) row.shape[0][0] = 5;
+      int64_t *last = &row.shape[0][row.ndim[0] - 1];
+      if (*last < any_shape[i].min_last) *last = any_shape[i].min_last;
+      for (int nc = 0; nc < 2; nc++) {
+        double err = gradcheck(&row, nc);
+        if (!(err < 1e-6) || getenv("FSQ_TEST_VERBOSE"))
+          fprintf(stderr, "gradcheck %s on [%lld %lld %lld %lld]/%d%s: relative error %.3g\n",
+                  row.name, (long long)row.shape[0][0], (long long)row.shape[0][1],
+                  (long long)row.shape[0][2], (long long)row.shape[0][3], row.ndim[0],
+                  nc ? " (non-contiguous)" : "", err);
+        CU_ASSERT(err < 1e-6);
+      }
+    }
+  }
+}
+
 /* f32 forward against the f64 forward of the same inputs. */
 static void test_every_op_runs_in_f32_like_f64(void) {
   for (size_t r = 0; r < N_ROWS; r++) {
@@ -399,6 +448,7 @@ int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_every_op_backward_matches_finite_differences),
       FSQ_TEST_CASE(test_every_op_backward_matches_on_noncontiguous_views),
+      FSQ_TEST_CASE(test_backward_matches_on_random_shapes),
       FSQ_TEST_CASE(test_every_op_runs_in_f32_like_f64),
       FSQ_TEST_END,
   };
