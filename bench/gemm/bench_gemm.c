@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_gemm.h"
 
@@ -63,6 +65,43 @@ static void *xalloc(size_t bytes)
   if (!p)
     die("out of memory", NULL);
   return p;
+}
+
+/* ---- how busy the rest of the machine was -------------------------------- */
+
+/* CPU seconds the whole machine spent busy (/proc/stat: user nice system
+ * irq softirq steal) and this process spent (all its threads). The
+ * difference over a row is work of other processes (or the hypervisor)
+ * competing for the cores; it is printed so noisy rows can be recognised. */
+typedef struct {
+  double machine, self, wall;
+} cpu_mark;
+
+static cpu_mark cpu_now(void)
+{
+  cpu_mark m = {0, 0, now_s()};
+  unsigned long long v[8] = {0};
+  FILE *f = fopen("/proc/stat", "r");
+  if (f) {
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+               &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
+      m.machine = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
+                  (double)sysconf(_SC_CLK_TCK);
+    fclose(f);
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  m.self = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  return m;
+}
+
+/* Average number of CPUs used by others between two marks. */
+static double cpu_others(cpu_mark a, cpu_mark b)
+{
+  double wall = b.wall - a.wall;
+  double others = (b.machine - a.machine) - (b.self - a.self);
+  return wall > 0 && others > 0 ? others / wall : 0.0;
 }
 
 /* ---- shape sets ---------------------------------------------------------- */
@@ -325,15 +364,15 @@ static const char *trans_name(const shape *s)
 static void print_plain_header(void)
 {
   printf("| run | role | op | M | N | K | thr | best GFLOP/s | median GFLOP/s "
-         "| best us/call |\n");
-  printf("|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+         "| best us/call | others |\n");
+  printf("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
 }
 
 static void print_mix_header(void)
 {
   printf("| run | role | M | N | K | omp thr | blas thr | gemm us | omp us "
-         "| gemm+omp us | overhead |\n");
-  printf("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+         "| gemm+omp us | overhead | others |\n");
+  printf("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
 }
 
 static int bench_plain(const options *o, const shape *s, int thr, void *a,
@@ -342,11 +381,13 @@ static int bench_plain(const options *o, const shape *s, int thr, void *a,
   gemm_call g = {s, a, b, c, o->use_double};
   bench_backend_impl.set_threads(thr);
   omp_set_num_threads(thr);
+  cpu_mark c0 = cpu_now();
   timing t = time_body(gemm_body, &g, o);
+  double others = cpu_others(c0, cpu_now());
   double flop = 2.0 * s->m * (double)s->n * s->k;
-  printf("| %s | %s | %s | %d | %d | %d | %d | %.1f | %.1f | %.1f |\n",
+  printf("| %s | %s | %s | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.2f |\n",
          o->label, s->role, trans_name(s), s->m, s->n, s->k, thr,
-         flop / t.best * 1e-9, flop / t.median * 1e-9, t.best * 1e6);
+         flop / t.best * 1e-9, flop / t.median * 1e-9, t.best * 1e6, others);
   fflush(stdout);
   return 0;
 }
@@ -361,13 +402,16 @@ static int bench_mix(const options *o, const shape *s, int thr, void *a,
   bench_backend_impl.set_threads(blas);
   /* oneDNN takes its threads from OpenMP: keep the count the user asked. */
   omp_set_num_threads(thr);
+  cpu_mark c0 = cpu_now();
   timing tg = time_body(gemm_body, &m.g, o);
   timing tr = time_body(omp_body, &m, o);
   timing tm = time_body(mix_body, &m, o);
+  double others = cpu_others(c0, cpu_now());
   double base = tg.median + tr.median;
-  printf("| %s | %s | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %+.0f%% |\n",
-         o->label, s->role, s->m, s->n, s->k, thr, blas, tg.median * 1e6,
-         tr.median * 1e6, tm.median * 1e6, (tm.median / base - 1.0) * 100.0);
+  printf("| %s | %s | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %+.0f%% "
+         "| %.2f |\n", o->label, s->role, s->m, s->n, s->k, thr, blas,
+         tg.median * 1e6, tr.median * 1e6, tm.median * 1e6,
+         (tm.median / base - 1.0) * 100.0, others);
   fflush(stdout);
   return 0;
 }
