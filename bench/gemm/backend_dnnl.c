@@ -47,5 +47,5 @@ static void dn_sgemm(int ta, int tb, int m, int n, int k, const float *a, int ld
 }
 
 const bench_backend bench_backend_impl = {
-  "onednn", dn_describe, dn_set_threads, dn_sgemm, NULL,
+  "onednn", dn_describe, dn_set_threads, dn_sgemm, NULL, NULL,
 };

@@ -41,6 +41,17 @@ static void ob_sgemm(int ta, int tb, int m, int n, int k, const float *a, int ld
               0.0f, c, ldc);
 }
 
+static void ob_sgemv(int tb, int n, int k, const float *b, int ldb,
+                     const float *x, float *y)
+{
+  /* tb: B is stored [k, n], y = B^T x; else B is [n, k], y = B x. */
+  if (tb)
+    cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, ldb, x, 1, 0.0f, y, 1);
+  else
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, ldb, x, 1, 0.0f, y,
+                1);
+}
+
 static void ob_dgemm(int ta, int tb, int m, int n, int k, const double *a,
                      int lda, const double *b, int ldb, double *c, int ldc)
 {
@@ -50,5 +61,5 @@ static void ob_dgemm(int ta, int tb, int m, int n, int k, const double *a,
 }
 
 const bench_backend bench_backend_impl = {
-  "openblas", ob_describe, ob_set_threads, ob_sgemm, ob_dgemm,
+  "openblas", ob_describe, ob_set_threads, ob_sgemm, ob_sgemv, ob_dgemm,
 };

@@ -8,7 +8,10 @@
  *   backward dx  NN  M=T,   N=in,  K=out   dx = dy W
  *   backward dW  TN  M=out, N=in,  K=T     dW = dy^T x
  * Timing: one untimed warm-up call, one timed call to size a repeat (at
- * least --min-ms), then --repeats repeats; best and median per call.
+ * least --min-ms), then --repeats repeats; best and median per call, and
+ * GFLOP per CPU-second of the whole process (median): with one thread that
+ * is the kernel's speed even when other processes take the core away; with
+ * more it drops by whatever the threads burn spinning or waiting.
  * Results are checked against a double-precision dot product at a few
  * entries so a wrong layout cannot report a fast number. */
 #define _GNU_SOURCE
@@ -40,6 +43,7 @@ typedef struct {
   int repeats;
   double min_ms;
   int use_double;
+  int use_gemv; /* rows with ta == 0 as M gemv calls */
   int omp_mix;
   int blas_threads; /* omp-mix only; 0: same as the OpenMP threads */
   const char *label;
@@ -49,6 +53,15 @@ static double now_s(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (all threads): spinning or waiting-by-
+ * polling threads count, threads descheduled by other processes do not. */
+static double cpu_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -254,13 +267,23 @@ typedef struct {
   const shape *s;
   const void *a, *b;
   void *c;
-  int use_double;
+  int use_double, use_gemv;
 } gemm_call;
 
 static void run_gemm(const gemm_call *g)
 {
   const shape *s = g->s;
   int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+  if (g->use_gemv) {
+    /* Row i of C [M,N] from row i of A [M,K]: with B stored [N,K] (NT)
+     * c_i = B a_i, with B stored [K,N] (NN) c_i = B^T a_i. */
+    const float *a = g->a;
+    float *c = g->c;
+    for (int i = 0; i < s->m; i++)
+      bench_backend_impl.sgemv(!s->tb, s->n, s->k, g->b, ldb,
+                               a + (size_t)i * s->k, c + (size_t)i * s->n);
+    return;
+  }
   if (g->use_double)
     bench_backend_impl.dgemm(s->ta, s->tb, s->m, s->n, s->k, g->a, lda, g->b,
                              ldb, g->c, s->n);
@@ -275,16 +298,24 @@ static int cmp_double(const void *x, const void *y)
   return (a > b) - (a < b);
 }
 
+/* Sorts x[0..n-1] and returns its median. */
+static double median(double *x, int n)
+{
+  qsort(x, (size_t)n, sizeof x[0], cmp_double);
+  return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
 typedef void (*body_fn)(void *ctx);
 
 typedef struct {
-  double best, median; /* seconds per call */
+  double best, median; /* wall seconds per call */
+  double cpu_median;   /* process CPU seconds per call */
 } timing;
 
 /* Warm-up, size a repeat to >= min_ms, then best/median over repeats. */
 static timing time_body(body_fn body, void *ctx, const options *o)
 {
-  double per[MAX_REPEATS];
+  double per[MAX_REPEATS], cpu[MAX_REPEATS];
   body(ctx);
   double t0 = now_s();
   body(ctx);
@@ -293,15 +324,15 @@ static timing time_body(body_fn body, void *ctx, const options *o)
   if (iters < 1)
     iters = 1;
   for (int r = 0; r < o->repeats; r++) {
+    double c0 = cpu_s();
     t0 = now_s();
     for (long i = 0; i < iters; i++)
       body(ctx);
     per[r] = (now_s() - t0) / (double)iters;
+    cpu[r] = (cpu_s() - c0) / (double)iters;
   }
-  qsort(per, (size_t)o->repeats, sizeof per[0], cmp_double);
-  timing t = {per[0], o->repeats % 2 ? per[o->repeats / 2]
-                                     : 0.5 * (per[o->repeats / 2 - 1] +
-                                              per[o->repeats / 2])};
+  timing t = {0, median(per, o->repeats), median(cpu, o->repeats)};
+  t.best = per[0]; /* median() sorted it */
   return t;
 }
 
@@ -355,17 +386,18 @@ static void mix_body(void *ctx)
 
 /* ---- table rows ---------------------------------------------------------- */
 
-static const char *trans_name(const shape *s)
+static const char *trans_name(const shape *s, int gemv)
 {
   static const char *names[2][2] = {{"NN", "NT"}, {"TN", "TT"}};
-  return names[s->ta][s->tb];
+  static const char *gemv_names[2] = {"NN/gemv", "NT/gemv"};
+  return gemv && !s->ta ? gemv_names[s->tb] : names[s->ta][s->tb];
 }
 
 static void print_plain_header(void)
 {
   printf("| run | role | op | M | N | K | thr | best GFLOP/s | median GFLOP/s "
-         "| best us/call | others |\n");
-  printf("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+         "| best us/call | GFLOP/cpu-s | others |\n");
+  printf("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
 }
 
 static void print_mix_header(void)
@@ -378,16 +410,17 @@ static void print_mix_header(void)
 static int bench_plain(const options *o, const shape *s, int thr, void *a,
                        void *b, void *c)
 {
-  gemm_call g = {s, a, b, c, o->use_double};
+  gemm_call g = {s, a, b, c, o->use_double, o->use_gemv && !s->ta};
   bench_backend_impl.set_threads(thr);
   omp_set_num_threads(thr);
   cpu_mark c0 = cpu_now();
   timing t = time_body(gemm_body, &g, o);
   double others = cpu_others(c0, cpu_now());
   double flop = 2.0 * s->m * (double)s->n * s->k;
-  printf("| %s | %s | %s | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.2f |\n",
-         o->label, s->role, trans_name(s), s->m, s->n, s->k, thr,
-         flop / t.best * 1e-9, flop / t.median * 1e-9, t.best * 1e6, others);
+  printf("| %s | %s | %s | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f "
+         "| %.2f |\n", o->label, s->role, trans_name(s, g.use_gemv), s->m, s->n, s->k, thr,
+         flop / t.best * 1e-9, flop / t.median * 1e-9, t.best * 1e6,
+         flop / t.cpu_median * 1e-9, others);
   fflush(stdout);
   return 0;
 }
@@ -397,7 +430,7 @@ static int bench_mix(const options *o, const shape *s, int thr, void *a,
 {
   int blas = o->blas_threads ? o->blas_threads : thr;
   size_t na = (size_t)s->m * s->k, nc = (size_t)s->m * s->n;
-  mix_ctx m = {{s, a, b, c, 0}, x, na, nc, 1.0f};
+  mix_ctx m = {{s, a, b, c, 0, 0}, x, na, nc, 1.0f};
   omp_set_num_threads(thr);
   bench_backend_impl.set_threads(blas);
   /* oneDNN takes its threads from OpenMP: keep the count the user asked. */
@@ -463,6 +496,7 @@ static void usage(void)
        "  --repeats N      timed repeats, best and median reported (default 5)\n"
        "  --min-ms X       minimum length of one repeat (default 20)\n"
        "  --double         dgemm instead of sgemm\n"
+       "  --gemv           shapes without A transposed as M sgemv calls\n"
        "  --omp-mix        time an OpenMP region before and after each GEMM\n"
        "  --blas-threads N library threads in --omp-mix (default: --threads)\n"
        "  --label STR      first column of the table (default: library name)\n"
@@ -525,6 +559,7 @@ static int parse_args(int argc, char **argv, options *o)
     else if (!strcmp(a, "--repeats")) o->repeats = atoi(need(argc, argv, &i));
     else if (!strcmp(a, "--min-ms")) o->min_ms = atof(need(argc, argv, &i));
     else if (!strcmp(a, "--double")) o->use_double = 1;
+    else if (!strcmp(a, "--gemv")) o->use_gemv = 1;
     else if (!strcmp(a, "--omp-mix")) o->omp_mix = 1;
     else if (!strcmp(a, "--blas-threads")) o->blas_threads = atoi(need(argc, argv, &i));
     else if (!strcmp(a, "--label")) o->label = need(argc, argv, &i);
@@ -538,6 +573,10 @@ static int parse_args(int argc, char **argv, options *o)
     die("layer sizes and --blas-threads must be positive", NULL);
   if (o->use_double && !bench_backend_impl.dgemm)
     die("this library has no double GEMM", bench_backend_impl.name);
+  if (o->use_gemv && !bench_backend_impl.sgemv)
+    die("this library has no sgemv", bench_backend_impl.name);
+  if (o->use_gemv && (o->use_double || o->omp_mix))
+    die("--gemv is single precision, without --omp-mix", NULL);
   if (o->use_double && o->omp_mix)
     die("--omp-mix is single precision only", NULL);
   for (int i = 0; i < nsets; i++)

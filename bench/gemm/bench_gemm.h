@@ -17,6 +17,11 @@ typedef struct {
   void (*set_threads)(int n);
   void (*sgemm)(int ta, int tb, int m, int n, int k, const float *a, int lda,
                 const float *b, int ldb, float *c, int ldc);
+  /* y[n] = B x, B [n, k] row-major (or its transpose, B [k, n], when tb);
+   * NULL when the library has none. Used for --gemv: a GEMM with small M
+   * as M matrix-vector products. */
+  void (*sgemv)(int tb, int n, int k, const float *b, int ldb, const float *x,
+                float *y);
   /* NULL when the library has no double GEMM. */
   void (*dgemm)(int ta, int tb, int m, int n, int k, const double *a, int lda,
                 const double *b, int ldb, double *c, int ldc);
