@@ -342,6 +342,7 @@ static void gemm_body(void *ctx) { run_gemm(ctx); }
 
 typedef struct {
   gemm_call g;
+  float *a;       /* = g.a, writable: [M*K] */
   const float *x; /* [M*K] source of the "layer norm" that writes A */
   size_t na, nc;
   float scale;
@@ -352,7 +353,7 @@ typedef struct {
  * output. */
 static void omp_pre(const mix_ctx *m)
 {
-  float *a = (float *)m->g.a;
+  float *a = m->a;
   const float *x = m->x;
   float scale = m->scale;
   size_t n = m->na;
@@ -430,7 +431,7 @@ static int bench_mix(const options *o, const shape *s, int thr, void *a,
 {
   int blas = o->blas_threads ? o->blas_threads : thr;
   size_t na = (size_t)s->m * s->k, nc = (size_t)s->m * s->n;
-  mix_ctx m = {{s, a, b, c, 0, 0}, x, na, nc, 1.0f};
+  mix_ctx m = {{s, a, b, c, 0, 0}, a, x, na, nc, 1.0f};
   omp_set_num_threads(thr);
   bench_backend_impl.set_threads(blas);
   /* oneDNN takes its threads from OpenMP: keep the count the user asked. */
