@@ -32,3 +32,7 @@ EXTRA_DIST += tests/e2e/test_preprocess_golden.sh tests/e2e/test_preprocess_erro
 bin_PROGRAMS += fairseq-upgrade
 fairseq_upgrade_SOURCES = framework/cli/fairseq_upgrade.c
 fairseq_upgrade_LDADD = $(FSQ_PROGRAM_LIBS)
+
+bin_PROGRAMS += fairseq-train
+fairseq_train_SOURCES = framework/cli/fairseq_train.c
+fairseq_train_LDADD = $(FSQ_PROGRAM_LIBS)

@@ -5,10 +5,15 @@ libfsq_la_SOURCES += \
 	framework/train/loss_scaler.c \
 	framework/train/lr_best.c \
 	framework/train/meters.c \
-	framework/train/progress.c
+	framework/train/progress.c \
+	framework/train/trainer.c \
+	framework/train/trainer_checkpoint.c \
+	framework/train/trainer_loop.c
+noinst_HEADERS += framework/train/trainer_internal.h
 fsq_traindir = $(pkgincludedir)/train
 fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h \
-	framework/train/fsq_optimizer.h framework/train/fsq_grads.h framework/train/fsq_model.h
+	framework/train/fsq_optimizer.h framework/train/fsq_grads.h framework/train/fsq_model.h \
+	framework/train/fsq_trainer.h
 
 FSQ_TRAIN_TESTS = tests/unit/test_grads tests/unit/test_lr_schedulers \
 	tests/unit/test_meters tests/unit/test_optim_adam

@@ -1,0 +1,191 @@
+/* fairseq-train: trains a model with fairseq's flags. The program chooses
+ * the components (--task, --arch, --criterion, --optimizer, --lr-scheduler),
+ * resolves the configuration, restores checkpoint_last when there is one,
+ * and hands everything to the trainer. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint/fsq_checkpoint.h"
+#include "registry/fsq_registry.h"
+#include "train/fsq_trainer.h"
+#include "upgrade/fsq_upgrade.h"
+
+#define LOGGER "fairseq_cli.train"
+
+static const char *const log_formats[] = {"json", "none", "simple", "tqdm", NULL};
+
+static const fsq_option train_options[] = {
+    /* common */
+    {"user-dir", FSQ_OPT_STRING, NULL, "path to a python module containing custom extensions (a component directory)", NULL, NULL},
+    {"seed", FSQ_OPT_INT, "1", "pseudo random number generator seed", NULL, NULL},
+    {"log-format", FSQ_OPT_CHOICE, NULL, "log format to use", log_formats, NULL},
+    {"log-interval", FSQ_OPT_INT, "100", "log progress every N batches (when progress bar is disabled)", NULL, NULL},
+    {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
+    /* components */
+    {"task", FSQ_OPT_STRING, "translation", "task", NULL, NULL},
+    {"arch", FSQ_OPT_STRING, NULL, "model architecture", NULL, "a"},
+    {"criterion", FSQ_OPT_STRING, "cross_entropy", "criterion", NULL, NULL},
+    {"optimizer", FSQ_OPT_STRING, NULL, "optimizer", NULL, NULL},
+    {"lr-scheduler", FSQ_OPT_STRING, "fixed", "learning rate scheduler", NULL, NULL},
+    /* dataset */
+    {"max-tokens", FSQ_OPT_INT, NULL, "maximum number of tokens in a batch", NULL, NULL},
+    {"batch-size", FSQ_OPT_INT, NULL, "number of examples in a batch", NULL, NULL},
+    {"required-batch-size-multiple", FSQ_OPT_INT, "8", "batch size will be a multiplier of this value", NULL, NULL},
+    {"skip-invalid-size-inputs-valid-test", FSQ_OPT_BOOL, NULL, "ignore too long or too short lines in valid and test set", NULL, NULL},
+    {"train-subset", FSQ_OPT_STRING, "train", "data subset to use for training (e.g. train, valid, test)", NULL, NULL},
+    {"valid-subset", FSQ_OPT_STRING, "valid", "comma separated list of data subsets to use for validation", NULL, NULL},
+    {"validate-interval", FSQ_OPT_INT, "1", "validate every N epochs", NULL, NULL},
+    {"disable-validation", FSQ_OPT_BOOL, NULL, "disable validation", NULL, NULL},
+    /* optimization */
+    {"max-epoch", FSQ_OPT_INT, "0", "force stop training at specified epoch", NULL, NULL},
+    {"max-update", FSQ_OPT_INT, "0", "force stop training at specified update", NULL, NULL},
+    {"stop-time-hours", FSQ_OPT_FLOAT, "0", "force stop training after specified cumulative time (if >0)", NULL, NULL},
+    {"clip-norm", FSQ_OPT_FLOAT, "0.0", "clip threshold of gradients", NULL, NULL},
+    {"update-freq", FSQ_OPT_INT, "1", "update parameters every N_i batches", NULL, NULL},
+    {"lr", FSQ_OPT_STRING, "0.25", "learning rate for the first N epochs; all epochs >N using LR_N", NULL, NULL},
+    /* checkpoint */
+    {"save-dir", FSQ_OPT_STRING, "checkpoints", "path to save checkpoints", NULL, NULL},
+    {"restore-file", FSQ_OPT_STRING, "checkpoint_last.fsq", "filename from which to load checkpoint", NULL, NULL},
+    {"reset-dataloader", FSQ_OPT_BOOL, NULL, "if set, does not reload dataloader state from the checkpoint", NULL, NULL},
+    {"reset-lr-scheduler", FSQ_OPT_BOOL, NULL, "if set, does not load lr scheduler state from the checkpoint", NULL, NULL},
+    {"reset-meters", FSQ_OPT_BOOL, NULL, "if set, does not load meters from the checkpoint", NULL, NULL},
+    {"reset-optimizer", FSQ_OPT_BOOL, NULL, "if set, does not load optimizer state from the checkpoint", NULL, NULL},
+    {"save-interval", FSQ_OPT_INT, "1", "save a checkpoint every N epochs", NULL, NULL},
+    {"save-interval-updates", FSQ_OPT_INT, "0", "save a checkpoint (and validate) every N updates", NULL, NULL},
+    {"keep-interval-updates", FSQ_OPT_INT, "-1", "keep the last N checkpoints saved with --save-interval-updates", NULL, NULL},
+    {"keep-last-epochs", FSQ_OPT_INT, "-1", "keep last N epoch checkpoints", NULL, NULL},
+    {"keep-best-checkpoints", FSQ_OPT_INT, "-1", "keep best N checkpoints based on scores", NULL, NULL},
+    {"no-save", FSQ_OPT_BOOL, NULL, "don't save models or checkpoints", NULL, NULL},
+    {"no-epoch-checkpoints", FSQ_OPT_BOOL, NULL, "only store last and best checkpoints", NULL, NULL},
+    {"no-last-checkpoints", FSQ_OPT_BOOL, NULL, "don't store last checkpoints", NULL, NULL},
+    {"no-save-optimizer-state", FSQ_OPT_BOOL, NULL, "don't save optimizer-state as part of checkpoint", NULL, NULL},
+    {"best-checkpoint-metric", FSQ_OPT_CHOICE, "loss", "metric to use for saving \"best\" checkpoints", (const char *const[]){"loss", NULL}, NULL},
+    {"patience", FSQ_OPT_INT, "-1", "early stop training if valid performance doesn't improve for N consecutive validation runs", NULL, NULL},
+    {"checkpoint-suffix", FSQ_OPT_STRING, "", "suffix to add to the checkpoint file name", NULL, NULL},
+    FSQ_OPTION_END};
+
+static const fsq_config_selector selectors[] = {
+    {"task", FSQ_KIND_TASK},           {"arch", FSQ_KIND_MODEL},
+    {"criterion", FSQ_KIND_CRITERION}, {"optimizer", FSQ_KIND_OPTIMIZER},
+    {"lr-scheduler", FSQ_KIND_LR_SCHEDULER}, FSQ_SELECTOR_END};
+
+static const uint32_t ops_versions[FSQ_KIND_COUNT] = {
+    FSQ_MODEL_OPS_VERSION, FSQ_TASK_OPS_VERSION, FSQ_CRITERION_OPS_VERSION,
+    FSQ_OPTIMIZER_OPS_VERSION, FSQ_LR_SCHEDULER_OPS_VERSION};
+
+static int usage_error(const char *msg) {
+  fprintf(stderr, "usage: fairseq-train [-h] DATA --arch ARCH --optimizer OPT [options]\n");
+  fprintf(stderr, "fairseq-train: error: %s\n", msg);
+  return 2;
+}
+
+/* The chosen components' ops, checked against the layouts this build knows. */
+static fsq_status collect_parts(const fsq_config *c, fsq_trainer_parts *parts) {
+  const void *ops[FSQ_KIND_COUNT] = {0};
+  for (int k = 0; k < FSQ_KIND_COUNT; k++) {
+    const fsq_registry_entry *e = c->chosen[k];
+    if (e == NULL)
+      return fsq_error(FSQ_ERR_INVALID, "no %s chosen (--%s)", fsq_kind_name((fsq_component_kind)k),
+                       k == FSQ_KIND_MODEL ? "arch" : k == FSQ_KIND_LR_SCHEDULER ? "lr-scheduler"
+                                                                                  : fsq_kind_name((fsq_component_kind)k));
+    if (e->component->ops == NULL || e->component->ops_version != ops_versions[k])
+      return fsq_error(FSQ_ERR_VERSION, "%s: %s ops version %u, this fairseq-train needs %u",
+                       e->path, fsq_kind_name((fsq_component_kind)k), e->component->ops_version,
+                       ops_versions[k]);
+    ops[k] = e->component->ops;
+  }
+  parts->model = ops[FSQ_KIND_MODEL];
+  parts->task = ops[FSQ_KIND_TASK];
+  parts->criterion = ops[FSQ_KIND_CRITERION];
+  parts->optimizer = ops[FSQ_KIND_OPTIMIZER];
+  parts->lr_scheduler = ops[FSQ_KIND_LR_SCHEDULER];
+  return FSQ_OK;
+}
+
+static void report_step(void *ctx, const char *subject, const char *from, const char *to,
+                        const char *description) {
+  fsq_log_info("fairseq.checkpoint_utils", "upgrading %s %s -> %s: %s", subject, from, to,
+               description ? description : "");
+}
+
+/* fairseq's load_checkpoint: checkpoint_last in --save-dir unless another
+ * --restore-file is given. */
+static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
+  const char *file = "checkpoint_last.fsq", *dir = "checkpoints", *suffix = "";
+  fsq_json_get_string(c->cfg, "restore_file", &file);
+  fsq_json_get_string(c->cfg, "save_dir", &dir);
+  fsq_json_get_string(c->cfg, "checkpoint_suffix", &suffix);
+  char path[4096];
+  if (strcmp(file, "checkpoint_last.fsq") == 0)
+    snprintf(path, sizeof path, "%s/checkpoint_last%s.fsq", dir, suffix);
+  else
+    snprintf(path, sizeof path, "%s", file);
+  if (access(path, F_OK) != 0) {
+    if (strcmp(file, "checkpoint_last.fsq") != 0)
+      return fsq_error(FSQ_ERR_NOT_FOUND, "--restore-file %s: no such file", path);
+    fsq_log_info("fairseq.trainer", "No existing checkpoint found %s", path);
+    return FSQ_OK;
+  }
+  fsq_state *st = NULL;
+  fsq_upgrade_options up = {0, report_step, NULL, path};
+  fsq_status s = fsq_checkpoint_load_upgraded(path, NULL, c->registry, &up, &st, NULL);
+  if (s == FSQ_OK) s = fsq_trainer_restore(t, st);
+  if (s == FSQ_OK) {
+    int64_t epoch = 0, index = 0, updates = 0;
+    fsq_state_get_progress(st, &epoch, &index, &updates);
+    fsq_log_info("fairseq.trainer", "Loaded checkpoint %s (epoch %lld @ %lld updates)", path,
+                 (long long)epoch, (long long)updates);
+  }
+  fsq_state_free(st);
+  return s == FSQ_OK ? s : fsq_error_wrap(s, "%s", path);
+}
+
+static int train(fsq_config *c) {
+  fsq_trainer_parts parts;
+  fsq_trainer *t = NULL;
+  fsq_status s = collect_parts(c, &parts);
+  if (s == FSQ_OK) {
+    fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(c->cfg, JSON_C_TO_STRING_PLAIN));
+    s = fsq_trainer_create(c->cfg, &parts, &t);
+  }
+  if (s == FSQ_OK) {
+    const char *mt = json_object_to_json_string(json_object_object_get(c->cfg, "max_tokens"));
+    const char *bs = json_object_to_json_string(json_object_object_get(c->cfg, "batch_size"));
+    fsq_log_info(LOGGER, "training on 1 devices (GPUs/TPUs)");
+    fsq_log_info(LOGGER, "max tokens per device = %s and max sentences per device = %s",
+                 strcmp(mt, "null") ? mt : "None", strcmp(bs, "null") ? bs : "None");
+    s = restore(t, c);
+  }
+  if (s == FSQ_OK) s = fsq_trainer_run(t);
+  fsq_trainer_destroy(t);
+  if (s != FSQ_OK) {
+    fprintf(stderr, "fairseq-train: error: %s\n", fsq_error_message());
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  fsq_config c;
+  if (fsq_config_resolve("fairseq-train", train_options, selectors, argc, argv, &c) != FSQ_OK)
+    return usage_error(fsq_error_message());
+  if (c.help) {
+    fsq_options_print_help(c.options, "fairseq-train DATA --arch ARCH --optimizer OPT [options]", stdout);
+    fsq_config_free(&c);
+    return 0;
+  }
+  int rc;
+  if (json_object_array_length(c.positionals) != 1) {
+    rc = usage_error(json_object_array_length(c.positionals) == 0
+                         ? "the following arguments are required: data"
+                         : "unrecognized arguments: more than one data directory");
+  } else {
+    json_object_object_add(c.cfg, "data", json_object_get(json_object_array_get_idx(c.positionals, 0)));
+    rc = train(&c);
+  }
+  fsq_config_free(&c);
+  return rc;
+}

@@ -1,0 +1,49 @@
+/* fsq_trainer.h: fairseq's Trainer and the epoch loop of fairseq_cli/train.py:
+ * batches from the task, loss from the criterion, gradients accumulated over
+ * --update-freq sub-batches, normalized by the summed sample size, clipped,
+ * stepped by the optimizer at the scheduler's rate; validation, log lines and
+ * checkpoints as fairseq writes them. The trainer gets ops tables, never the
+ * registry: programs choose and load the components. */
+#ifndef FSQ_TRAINER_H
+#define FSQ_TRAINER_H
+
+#include "core/fsq_core.h"
+#include "train/fsq_lr_scheduler.h"
+#include "train/fsq_model.h"
+#include "train/fsq_optimizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_object;
+struct fsq_state;
+
+typedef struct fsq_trainer_parts {
+  const fsq_task_ops *task;
+  const fsq_model_ops *model;
+  const fsq_criterion_ops *criterion;
+  const fsq_optimizer_ops *optimizer;
+  const fsq_lr_scheduler_ops *lr_scheduler;
+} fsq_trainer_parts;
+
+typedef struct fsq_trainer fsq_trainer;
+
+/* Builds task, model, criterion, optimizer and scheduler from the resolved
+ * configuration (fairseq-train's keys: max_tokens, batch_size, update_freq,
+ * clip_norm, seed, save_dir ...). cfg stays owned by the caller and must
+ * outlive the trainer. */
+fsq_status fsq_trainer_create(struct json_object *cfg, const fsq_trainer_parts *parts,
+                              fsq_trainer **out);
+void fsq_trainer_destroy(fsq_trainer *t);
+/* Restores a loaded checkpoint: parameters, and unless the corresponding
+ * --reset-* flag is set, optimizer state, scheduler, progress and meters. */
+fsq_status fsq_trainer_restore(fsq_trainer *t, struct fsq_state *state);
+/* Trains until --max-epoch / --max-update / --stop-time-hours / --patience
+ * says stop, validating and saving as configured. */
+fsq_status fsq_trainer_run(fsq_trainer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FSQ_TRAINER_H */

@@ -1,0 +1,54 @@
+/* trainer_internal.h: the trainer's state, shared by its files. */
+#ifndef FSQ_TRAINER_INTERNAL_H
+#define FSQ_TRAINER_INTERNAL_H
+
+#include "train/fsq_grads.h"
+#include "train/fsq_meters.h"
+#include "train/fsq_trainer.h"
+
+struct fsq_trainer {
+  struct json_object *cfg; /* the caller's */
+  fsq_trainer_parts parts;
+  fsq_task *task;
+  fsq_model *model;
+  fsq_criterion *criterion;
+  fsq_optimizer *optimizer;
+  fsq_lr_scheduler *lr_scheduler;
+  fsq_params *params;
+  fsq_ctx *ctx;
+  fsq_opt_param *oparams; /* [n_params] */
+  fsq_grad_buffer *grads; /* [n_params] */
+  size_t n_params;
+  int64_t num_params;
+  fsq_epoch_iter *train_iter; /* owned by the task */
+  fsq_meters *inner, *epoch_meters;
+  /* options */
+  int64_t max_tokens, batch_size, update_freq, max_epoch, max_update, log_interval;
+  int64_t validate_interval, patience, bsz_mult;
+  uint64_t seed;
+  double clip_norm, stop_time_hours;
+  fsq_log_format log_format;
+  /* progress */
+  int64_t epoch, num_updates;
+  size_t resume_index; /* batches of epoch already taken (restored) */
+  double lr;
+  int has_best;
+  double best;
+  int64_t bad_validations; /* --patience */
+  double start_time;
+};
+
+fsq_status fsq_cfg_int(struct json_object *cfg, const char *key, int64_t *out);
+double fsq_cfg_double(struct json_object *cfg, const char *key, double fallback);
+int fsq_cfg_bool(struct json_object *cfg, const char *key);
+const char *fsq_cfg_string(struct json_object *cfg, const char *key, const char *fallback);
+
+fsq_status fsq_trainer_forward(fsq_trainer *t, const char *split, const uint32_t *indices,
+                               size_t count, int backward, fsq_criterion_log *log);
+/* One update over update_freq batches of it; *updated = 0 when the epoch
+ * had no batch left, *end_of_epoch = 1 once it ran out. */
+fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_log *log,
+                              double *gnorm, int *updated, int *end_of_epoch);
+fsq_status fsq_trainer_save(fsq_trainer *t, int end_of_epoch, int has_val, double val);
+
+#endif

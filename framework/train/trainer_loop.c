@@ -1,0 +1,211 @@
+/* trainer_loop.c: the epoch loop of fairseq_cli/train.py: train, log
+ * train_inner / train lines, validate, save, stop. */
+#include "train/trainer_internal.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_STATS 32
+
+/* fairseq's task.reduce_metrics (wpb, wps, bsz) and the criterion's. */
+static fsq_status log_batch_metrics(fsq_trainer *t, fsq_meters *m, const fsq_criterion_log *log) {
+  fsq_meters_log_speed(m, "wps", log->ntokens, 90, 1);
+  fsq_meters_log_scalar(m, "wpb", log->ntokens, 1, 180, 1);
+  fsq_meters_log_scalar(m, "bsz", log->nsentences, 1, 190, 1);
+  return t->parts.criterion->reduce_metrics(t->criterion, log, m);
+}
+
+static fsq_status log_update(fsq_trainer *t, fsq_meters *m, const fsq_criterion_log *log,
+                             double gnorm, double wall) {
+  fsq_status st = log_batch_metrics(t, m, log);
+  if (st != FSQ_OK) return st;
+  fsq_meters_log_speed(m, "ups", 1.0, 100, 2);
+  fsq_meters_log_scalar(m, "num_updates", (double)t->num_updates, 0, 200, FSQ_ROUND_NONE);
+  fsq_meters_log_scalar(m, "lr", t->lr, 0, 300, FSQ_ROUND_NONE);
+  fsq_meters_log_scalar(m, "gnorm", gnorm, 1, 400, 3);
+  if (t->clip_norm > 0)
+    fsq_meters_log_scalar(m, "clip", gnorm > t->clip_norm ? 100.0 : 0.0, 1, 500, 1);
+  /* train_wall: a stopwatch summing the time spent in updates */
+  fsq_meters_start_time(m, "train_wall", 800, 0);
+  fsq_meters_stop_time(m, "train_wall", 0);
+  fsq_meters_log_scalar(m, "_update_seconds", wall, 0, 801, FSQ_ROUND_NONE);
+  return FSQ_OK;
+}
+
+/* Smoothed stats plus fairseq's "wall" (seconds since start, rounded). */
+static size_t training_stats(const fsq_trainer *t, const fsq_meters *m, fsq_stat *stats) {
+  size_t n = fsq_meters_smoothed(m, stats, MAX_STATS - 1);
+  stats[n].key = "wall";
+  stats[n].value = fsq_round_digits(fsq_time_now() - t->start_time, 0);
+  return n + 1;
+}
+
+static int should_stop_early(fsq_trainer *t) {
+  if (t->max_update > 0 && t->num_updates >= t->max_update) return 1;
+  if (t->stop_time_hours > 0 && fsq_time_now() - t->start_time > t->stop_time_hours * 3600.0) {
+    fsq_log_info("fairseq_cli.train", "stopping training because --stop-time-hours=%g was reached",
+                 t->stop_time_hours);
+    return 1;
+  }
+  return 0;
+}
+
+static fsq_status open_train_iterator(fsq_trainer *t) {
+  int64_t max_src = 0, max_tgt = 0;
+  t->parts.model->max_positions(t->model, &max_src, &max_tgt);
+  fsq_batch_spec spec = {t->max_tokens, t->batch_size, t->bsz_mult > 0 ? t->bsz_mult : 1,
+                         max_src, max_tgt, 0, t->seed, 1, 1, 0};
+  return t->parts.task->get_batch_iterator(t->task, fsq_cfg_string(t->cfg, "train_subset", "train"),
+                                           &spec, &t->train_iter);
+}
+
+/* Validation on every --valid-subset: the loss (base 2) of the first. */
+static fsq_status validate(fsq_trainer *t, double *valid_loss) {
+  const char *subsets = fsq_cfg_string(t->cfg, "valid_subset", "valid");
+  char list[256];
+  snprintf(list, sizeof list, "%s", subsets);
+  int first = 1;
+  char *save = NULL;
+  for (char *split = strtok_r(list, ",", &save); split; split = strtok_r(NULL, ",", &save)) {
+    fsq_log_info("fairseq_cli.train", "begin validation on \"%s\" subset", split);
+    int64_t max_src = 0, max_tgt = 0;
+    t->parts.model->max_positions(t->model, &max_src, &max_tgt);
+    fsq_batch_spec spec = {t->max_tokens, t->batch_size, t->bsz_mult > 0 ? t->bsz_mult : 1,
+                           max_src, max_tgt,
+                           fsq_cfg_bool(t->cfg, "skip_invalid_size_inputs_valid_test"),
+                           t->seed, 0, 1, 0};
+    fsq_epoch_iter *it = NULL;
+    fsq_status st = t->parts.task->get_batch_iterator(t->task, split, &spec, &it);
+    if (st == FSQ_OK) st = fsq_epoch_iter_begin(it, 1);
+    fsq_meters *m = fsq_meters_new();
+    if (m == NULL && st == FSQ_OK) st = fsq_error_code();
+    const uint32_t *indices;
+    size_t count;
+    while (st == FSQ_OK && fsq_epoch_iter_next(it, &indices, &count)) {
+      if (count == 0) continue;
+      fsq_criterion_log log;
+      memset(&log, 0, sizeof log);
+      fsq_ctx_reset(t->ctx);
+      fsq_ctx_set_training(t->ctx, 0);
+      fsq_ctx_set_grad(t->ctx, 0);
+      st = fsq_trainer_forward(t, split, indices, count, 0, &log);
+      if (st == FSQ_OK) st = log_batch_metrics(t, m, &log);
+    }
+    fsq_ctx_reset(t->ctx);
+    fsq_ctx_set_training(t->ctx, 1);
+    fsq_ctx_set_grad(t->ctx, 1);
+    if (st != FSQ_OK) {
+      fsq_meters_free(m);
+      return st;
+    }
+    fsq_stat stats[MAX_STATS];
+    size_t n = fsq_meters_smoothed(m, stats, MAX_STATS - 2);
+    double loss = fsq_meters_avg(m, "loss");
+    stats[n].key = "num_updates";
+    stats[n++].value = (double)t->num_updates;
+    if (first) {
+      double best = t->has_best ? fmin(t->best, fsq_round_digits(loss, 3)) : fsq_round_digits(loss, 3);
+      stats[n].key = "best_loss";
+      stats[n++].value = best;
+      *valid_loss = loss;
+    }
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "valid on '%s' subset", split);
+    fsq_progress p;
+    fsq_progress_init(&p, t->log_format == FSQ_LOG_FORMAT_TQDM ? FSQ_LOG_FORMAT_SIMPLE : t->log_format,
+                      t->log_interval, t->epoch, prefix, 0);
+    fsq_progress_print(&p, stats, n, "valid");
+    fsq_meters_free(m);
+    first = 0;
+  }
+  return FSQ_OK;
+}
+
+/* After an epoch (or a mid-epoch stop): validate, save, patience. */
+static fsq_status validate_and_save(fsq_trainer *t, int end_of_epoch, int stopping, int *stop) {
+  int disable = fsq_cfg_bool(t->cfg, "disable_validation");
+  int do_validate = !disable && ((end_of_epoch && t->epoch % t->validate_interval == 0) || stopping);
+  double loss = 0;
+  fsq_status st = do_validate ? validate(t, &loss) : FSQ_OK;
+  if (st != FSQ_OK) return st;
+  if (do_validate) {
+    int better = !t->has_best || loss < t->best;
+    t->bad_validations = better ? 0 : t->bad_validations + 1;
+    if (t->patience > 0 && t->bad_validations >= t->patience) {
+      fsq_log_info("fairseq_cli.train",
+                   "early stop since valid performance hasn't improved for last %lld runs",
+                   (long long)t->patience);
+      *stop = 1;
+    }
+  }
+  st = fsq_trainer_save(t, end_of_epoch, do_validate, loss);
+  if (do_validate && (!t->has_best || loss < t->best)) {
+    t->best = loss;
+    t->has_best = 1;
+  }
+  if (st == FSQ_OK && do_validate)
+    t->parts.lr_scheduler->step(t->lr_scheduler, t->epoch, 1, loss);
+  return st;
+}
+
+static fsq_status train_epoch(fsq_trainer *t, int *stop) {
+  fsq_status st = t->resume_index > 0
+                      ? fsq_epoch_iter_restore(t->train_iter, t->epoch, t->resume_index)
+                      : fsq_epoch_iter_begin(t->train_iter, t->epoch);
+  t->resume_index = 0;
+  if (st != FSQ_OK) return st;
+  fsq_log_info("fairseq.trainer", "begin training epoch %lld", (long long)t->epoch);
+  t->lr = t->parts.lr_scheduler->step_begin_epoch(t->lr_scheduler, t->epoch);
+  fsq_meters_reset(t->epoch_meters);
+  fsq_progress p;
+  fsq_progress_init(&p, t->log_format, t->log_interval, t->epoch, NULL,
+                    (int64_t)fsq_epoch_iter_len(t->train_iter));
+  int end_of_epoch = 0;
+  while (!end_of_epoch) {
+    fsq_criterion_log log;
+    double gnorm = 0, start = fsq_time_now();
+    int updated = 0;
+    st = fsq_trainer_update(t, t->train_iter, &log, &gnorm, &updated, &end_of_epoch);
+    if (st != FSQ_OK) return st;
+    if (!updated) break;
+    double secs = fsq_time_now() - start;
+    if ((st = log_update(t, t->inner, &log, gnorm, secs)) != FSQ_OK) return st;
+    if ((st = log_update(t, t->epoch_meters, &log, gnorm, secs)) != FSQ_OK) return st;
+    int64_t epoch_pos;
+    size_t index;
+    fsq_epoch_iter_position(t->train_iter, &epoch_pos, &index);
+    p.i = (int64_t)index - 1;
+    if (t->log_interval > 0 && t->num_updates % t->log_interval == 0) {
+      fsq_stat stats[MAX_STATS];
+      size_t n = training_stats(t, t->inner, stats);
+      fsq_progress_log(&p, stats, n, "train_inner", t->num_updates);
+      fsq_meters_reset(t->inner);
+    }
+    if (should_stop_early(t)) {
+      *stop = 1;
+      break;
+    }
+  }
+  fsq_log_info("fairseq_cli.train", "end of epoch %lld (average epoch stats below)",
+               (long long)t->epoch);
+  fsq_stat stats[MAX_STATS];
+  size_t n = training_stats(t, t->epoch_meters, stats);
+  fsq_progress_print(&p, stats, n, "train");
+  return validate_and_save(t, end_of_epoch, *stop, stop);
+}
+
+fsq_status fsq_trainer_run(fsq_trainer *t) {
+  fsq_status st = open_train_iterator(t);
+  if (st != FSQ_OK) return st;
+  int stop = 0;
+  while (!stop && (t->max_epoch <= 0 || t->epoch <= t->max_epoch)) {
+    if (t->max_update > 0 && t->num_updates >= t->max_update) break;
+    st = train_epoch(t, &stop);
+    if (st != FSQ_OK) return st;
+    if (!stop) t->epoch++;
+  }
+  fsq_log_info("fairseq_cli.train", "done training in %.1f seconds", fsq_time_now() - t->start_time);
+  return FSQ_OK;
+}
