@@ -369,6 +369,69 @@ static void test_forward_gives_finite_logits_of_the_right_shape(void) {
   fsq_dictionary_free(dict);
 }
 
+static void test_output_dim_adds_project_out_and_positions_can_be_off(void) {
+  fsq_dictionary *dict = make_dict(10, "w");
+  built b;
+  CU_ASSERT_EQUAL_FATAL(build("--arch transformer_tiny --encoder-embed-dim 8 "
+                              "--decoder-output-dim 12 --no-token-positional-embeddings "
+                              "--dropout 0", dict, dict, &b), FSQ_OK);
+  check_param(b.params, &(expected_param){"decoder.project_out_dim.weight", 2, {12, 8}});
+  check_param(b.params, &(expected_param){"decoder.output_projection.weight", 2, {14, 12}});
+  CU_ASSERT_PTR_NULL(fsq_params_find(b.params, "decoder.project_out_dim.bias"));
+  fsq_ctx *ctx = fsq_ctx_create(1 << 20);
+  fsq_sample s;
+  make_sample(ctx, &s);
+  fsq_tensor *logits = b.ops->forward(b.model, ctx, &s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(logits);
+  CU_ASSERT_EQUAL(logits->shape[2], 14);
+  fsq_ctx_destroy(ctx);
+  release(&b);
+  /* a shared output projection needs the decoder's width */
+  CU_ASSERT_EQUAL(build("--arch transformer_tiny --decoder-output-dim 12 "
+                        "--share-decoder-input-output-embed", dict, dict, &b), FSQ_ERR_INVALID);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "--decoder-output-dim"));
+  release(&b);
+  fsq_dictionary_free(dict);
+}
+
+static void test_source_longer_than_learned_positions_is_refused(void) {
+  fsq_dictionary *dict = make_dict(10, "w");
+  built b;
+  CU_ASSERT_EQUAL_FATAL(build("--arch transformer_tiny --encoder-embed-dim 8 "
+                              "--encoder-learned-pos --max-source-positions 4",
+                              dict, dict, &b), FSQ_OK);
+  fsq_ctx *ctx = fsq_ctx_create(1 << 20);
+  fsq_sample s;
+  make_sample(ctx, &s); /* 6 source tokens in the first sentence */
+  CU_ASSERT_PTR_NULL(b.ops->forward(b.model, ctx, &s));
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "encoder.embed_positions.weight"));
+  fsq_ctx_destroy(ctx);
+  release(&b);
+  fsq_dictionary_free(dict);
+}
+
+static void test_same_seed_builds_the_same_weights(void) {
+  fsq_dictionary *dict = make_dict(10, "w");
+  built a, b;
+  CU_ASSERT_EQUAL_FATAL(build(small_args, dict, dict, &a), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(build(small_args, dict, dict, &b), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(fsq_params_count(a.params), fsq_params_count(b.params));
+  int same = 1;
+  for (size_t i = 0; i < fsq_params_count(a.params); i++) {
+    const fsq_tensor *x = fsq_params_at(a.params, i), *y = fsq_params_at(b.params, i);
+    same &= strcmp(x->name, y->name) == 0 &&
+            memcmp(x->data, y->data, (size_t)fsq_numel(x) * sizeof(float)) == 0;
+  }
+  CU_ASSERT_TRUE(same);
+  /* and the weights are not all alike: q_proj differs from k_proj */
+  const fsq_tensor *q = fsq_params_find(a.params, "encoder.layers.0.self_attn.q_proj.weight");
+  const fsq_tensor *k = fsq_params_find(a.params, "encoder.layers.0.self_attn.k_proj.weight");
+  CU_ASSERT_NOT_EQUAL(memcmp(q->data, k->data, (size_t)fsq_numel(q) * sizeof(float)), 0);
+  release(&a);
+  release(&b);
+  fsq_dictionary_free(dict);
+}
+
 /* param -= lr * grad over every parameter */
 static void sgd_step(fsq_params *p, double lr) {
   for (size_t i = 0; i < fsq_params_count(p); i++) {
@@ -495,6 +558,9 @@ int main(void) {
       FSQ_TEST_CASE(test_sharing_uses_one_tensor),
       FSQ_TEST_CASE(test_share_all_embeddings_refuses_separate_vocabularies),
       FSQ_TEST_CASE(test_forward_gives_finite_logits_of_the_right_shape),
+      FSQ_TEST_CASE(test_output_dim_adds_project_out_and_positions_can_be_off),
+      FSQ_TEST_CASE(test_source_longer_than_learned_positions_is_refused),
+      FSQ_TEST_CASE(test_same_seed_builds_the_same_weights),
       FSQ_TEST_CASE(test_sgd_steps_reduce_the_loss_on_a_fixed_batch),
       FSQ_TEST_CASE(test_gradients_match_finite_differences),
       FSQ_TEST_END};
