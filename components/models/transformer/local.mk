@@ -1,0 +1,20 @@
+# models/transformer: one versioned component module (fairseq's TransformerModel).
+model_transformer_version = 1.0.0
+model_transformerdir = $(fsq_componentdir)/models/transformer/$(model_transformer_version)
+model_transformer_LTLIBRARIES = components/models/transformer/transformer.la
+components_models_transformer_transformer_la_SOURCES = \
+	components/models/transformer/transformer.h \
+	components/models/transformer/component.c \
+	components/models/transformer/config.c \
+	components/models/transformer/build.c \
+	components/models/transformer/forward.c
+components_models_transformer_transformer_la_CPPFLAGS = $(AM_CPPFLAGS) -DFSQ_COMPONENT_VERSION='"$(model_transformer_version)"'
+components_models_transformer_transformer_la_LDFLAGS = $(fsq_component_ldflags)
+components_models_transformer_transformer_la_LIBADD = libfsq.la $(JSONC_LIBS) -lm
+FSQ_STAGED += models:transformer:$(model_transformer_version):components/models/transformer/transformer.la
+FSQ_STAGED_LA += components/models/transformer/transformer.la
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_model_transformer
+TESTS += tests/unit/test_model_transformer
+endif
