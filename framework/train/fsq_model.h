@@ -39,6 +39,7 @@ typedef struct fsq_task_env {
 /* ---- model ------------------------------------------------------------------ */
 #define FSQ_MODEL_OPS_VERSION 1
 typedef struct fsq_model fsq_model;
+typedef struct fsq_model_decoder_state fsq_model_decoder_state;
 
 typedef struct fsq_model_ops {
   /* Registers every parameter in params under fairseq's state-dict names and
@@ -51,6 +52,32 @@ typedef struct fsq_model_ops {
   fsq_tensor *(*forward)(fsq_model *m, fsq_ctx *ctx, const fsq_sample *sample);
   /* Longest source and target the model accepts (positions). */
   void (*max_positions)(const fsq_model *m, int64_t *max_source, int64_t *max_target);
+
+  /* ---- inference (fairseq's forward_encoder / forward_decoder with an
+   * incremental_state / reorder_incremental_state); grad mode off. ---- */
+  /* A decoding state for up to max_batch rows (sentences x beam), sources of
+   * up to max_src_len and targets of up to max_tgt_len tokens: it holds its
+   * own copy of the encoder output and the key/value caches, allocated here
+   * once (no allocation per step). */
+  fsq_status (*decoder_state_create)(const fsq_model *m, int64_t max_batch, int64_t max_src_len,
+                                     int64_t max_tgt_len, fsq_model_decoder_state **out);
+  void (*decoder_state_destroy)(fsq_model_decoder_state *st);
+  /* Runs the encoder on src_tokens (i64 [B, S], padded as the task pads) and
+   * keeps its output in st (rows 0..B-1), forgetting any cached steps. ctx
+   * holds the temporaries only; it may be reset afterwards. */
+  fsq_status (*encode)(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
+                       const fsq_tensor *src_tokens);
+  /* Row b of the state (encoder output and caches) becomes old row index[b]
+   * for b < n: beam expansion (index 0,0,..,1,1,..) and beam reordering. */
+  fsq_status (*reorder)(fsq_model_decoder_state *st, const int64_t *index, int64_t n);
+  /* prev_tokens: i64 [n, t], row b continuing state row b, t >= 1 (the first
+   * column is </s>). Returns the log-probabilities of the next token, f32
+   * [n, V] in ctx. incremental != 0: only the last column is new and is
+   * appended to the caches (each call adds exactly one step); 0: the whole
+   * prefix is recomputed from the kept encoder output and the caches are
+   * left alone (the reference that incremental decoding must equal). */
+  fsq_tensor *(*decode_step)(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
+                             const fsq_tensor *prev_tokens, int incremental);
 } fsq_model_ops;
 
 /* ---- criterion ---------------------------------------------------------------- */
