@@ -38,6 +38,7 @@ static const fsq_option train_options[] = {
     {"train-subset", FSQ_OPT_STRING, "train", "data subset to use for training (e.g. train, valid, test)", NULL, NULL},
     {"valid-subset", FSQ_OPT_STRING, "valid", "comma separated list of data subsets to use for validation", NULL, NULL},
     {"validate-interval", FSQ_OPT_INT, "1", "validate every N epochs", NULL, NULL},
+    {"validate-interval-updates", FSQ_OPT_INT, "0", "validate every N updates", NULL, NULL},
     {"disable-validation", FSQ_OPT_BOOL, NULL, "disable validation", NULL, NULL},
     /* optimization */
     {"max-epoch", FSQ_OPT_INT, "0", "force stop training at specified epoch", NULL, NULL},

@@ -36,3 +36,7 @@ fairseq_upgrade_LDADD = $(FSQ_PROGRAM_LIBS)
 bin_PROGRAMS += fairseq-train
 fairseq_train_SOURCES = framework/cli/fairseq_train.c
 fairseq_train_LDADD = $(FSQ_PROGRAM_LIBS)
+# Training on the toy corpus (loss threshold, same-seed repeat, exact resume)
+# the refusals of bad flags and checkpoints, and SIGKILL during saves.
+TESTS += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e2e/test_train_kill.sh
+EXTRA_DIST += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e2e/test_train_kill.sh

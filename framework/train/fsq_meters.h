@@ -23,6 +23,8 @@ struct json_object;
 double fsq_round_digits(double x, int digits);
 /* Python's "{:g}".format(x) into buf. */
 void fsq_format_g(double x, char *buf, size_t size);
+/* Python's repr(x) (also str(x) and "{}".format(x)) into buf. */
+void fsq_format_repr(double x, char *buf, size_t size);
 /* fairseq's utils.get_perplexity(loss, round=2, base=2); inf on overflow. */
 double fsq_perplexity(double loss_base2);
 

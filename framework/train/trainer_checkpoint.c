@@ -35,6 +35,32 @@ static fsq_status add_tensors(fsq_trainer *t, fsq_state *st, int with_optimizer)
   return FSQ_OK;
 }
 
+/* extra_state["metrics"]: the running train and train_inner aggregates, so
+ * that a run resumed in the middle of an epoch prints the same epoch line
+ * (fairseq saves metrics.state_dict() there). */
+static fsq_status add_metrics(fsq_trainer *t, json_object *extra) {
+  json_object *metrics = json_object_new_object(), *epoch = NULL, *inner = NULL;
+  if (metrics == NULL) return fsq_error(FSQ_ERR_NOMEM, "checkpoint metrics: out of memory");
+  json_object_object_add(extra, "metrics", metrics);
+  fsq_status s = fsq_meters_state_save(t->epoch_meters, &epoch);
+  if (s == FSQ_OK) json_object_object_add(metrics, "train", epoch);
+  if (s == FSQ_OK) s = fsq_meters_state_save(t->inner, &inner);
+  if (s == FSQ_OK) json_object_object_add(metrics, "train_inner", inner);
+  return s;
+}
+
+static fsq_status restore_metrics(fsq_trainer *t, json_object *extra) {
+  json_object *metrics, *epoch, *inner;
+  if (!json_object_object_get_ex(extra, "metrics", &metrics)) return FSQ_OK; /* older files */
+  if (!json_object_object_get_ex(metrics, "train", &epoch) ||
+      !json_object_object_get_ex(metrics, "train_inner", &inner))
+    return fsq_error(FSQ_ERR_FORMAT, "checkpoint extra_state.metrics lacks train or train_inner");
+  fsq_status s = fsq_meters_state_load(t->epoch_meters, epoch);
+  if (s == FSQ_OK) s = fsq_meters_state_load(t->inner, inner);
+  if (s == FSQ_OK) t->meters_restored = 1;
+  return s;
+}
+
 /* optimizer_history[-1] and extra_state, as fairseq names them. */
 static fsq_status add_meta(fsq_trainer *t, fsq_state *st, int end_of_epoch, int has_val,
                            double val) {
@@ -59,7 +85,7 @@ static fsq_status add_meta(fsq_trainer *t, fsq_state *st, int end_of_epoch, int 
   double best = better ? val : t->best;
   json_object_object_add(extra, "best", t->has_best || better ? json_object_new_double(best) : NULL);
   json_object_object_add(extra, "bad_validations", json_object_new_int64(t->bad_validations));
-  return FSQ_OK;
+  return add_metrics(t, extra);
 }
 
 static void policy_from_cfg(fsq_trainer *t, fsq_ckpt_policy *p) {
@@ -127,7 +153,7 @@ fsq_status fsq_trainer_save(fsq_trainer *t, int end_of_epoch, int has_val, doubl
   if (s == FSQ_OK) s = write_files(t, st, names, n, dir);
   if (s == FSQ_OK) {
     char score[64] = "None";
-    if (has_val) snprintf(score, sizeof score, "%.17g", val);
+    if (has_val) fsq_format_repr(val, score, sizeof score);
     fsq_log_info(LOGGER,
                  "Saved checkpoint %s/%s (epoch %lld @ %lld updates, score %s) (writing took %f seconds)",
                  dir, names[0], (long long)t->epoch, (long long)t->num_updates, score,
@@ -154,7 +180,34 @@ static fsq_status copy_record(fsq_state *st, fsq_ckpt_group group, const char *n
   return FSQ_OK;
 }
 
+static void format_shape(int ndim, const int64_t *shape, char *buf, size_t size) {
+  size_t used = (size_t)snprintf(buf, size, "[");
+  for (int d = 0; d < ndim && used < size; d++)
+    used += (size_t)snprintf(buf + used, size - used, d ? ", %lld" : "%lld", (long long)shape[d]);
+  if (used < size) snprintf(buf + used, size - used, "]");
+}
+
+/* A parameter whose shape differs means the checkpoint is of another
+ * architecture: name the first such tensor with both shapes. */
+static fsq_status check_shape(const fsq_state *st, const fsq_tensor *p) {
+  fsq_ckpt_tensor *r = fsq_state_find((fsq_state *)st, FSQ_CKPT_MODEL, p->name);
+  if (r == NULL || r->ndim != p->ndim ||
+      memcmp(r->shape, p->shape, (size_t)p->ndim * sizeof *p->shape) != 0) {
+    char have[128] = "absent", want[128];
+    if (r != NULL) format_shape(r->ndim, r->shape, have, sizeof have);
+    format_shape(p->ndim, p->shape, want, sizeof want);
+    return fsq_error(FSQ_ERR_FORMAT,
+                     "checkpoint of another architecture: parameter '%s' is %s, the model "
+                     "needs %s", p->name, have, want);
+  }
+  return FSQ_OK;
+}
+
 static fsq_status restore_params(fsq_trainer *t, fsq_state *st) {
+  for (size_t i = 0; i < t->n_params; i++) {
+    fsq_status s = check_shape(st, fsq_params_at(t->params, i));
+    if (s != FSQ_OK) return s;
+  }
   if (fsq_state_count(st, FSQ_CKPT_MODEL) != t->n_params)
     return fsq_error(FSQ_ERR_FORMAT, "checkpoint has %zu model tensors, the model has %zu "
                                      "(another architecture?)",
@@ -198,6 +251,7 @@ static fsq_status restore_progress(fsq_trainer *t, fsq_state *st) {
     }
     int64_t bad = 0;
     if (fsq_json_get_int64(extra, "bad_validations", &bad) == FSQ_OK) t->bad_validations = bad;
+    if ((s = restore_metrics(t, extra)) != FSQ_OK) return s;
   }
   if (fsq_cfg_bool(t->cfg, "reset_dataloader")) return FSQ_OK;
   /* an end-of-epoch save (index -1) continues with the next epoch */

@@ -35,6 +35,7 @@ struct fsq_trainer {
   int has_best;
   double best;
   int64_t bad_validations; /* --patience */
+  int meters_restored;      /* train/train_inner aggregates came from a checkpoint */
   double start_time;
 };
 

@@ -123,15 +123,27 @@ static fsq_status validate(fsq_trainer *t, double *valid_loss) {
   return FSQ_OK;
 }
 
-/* After an epoch (or a mid-epoch stop): validate, save, patience. */
-static fsq_status validate_and_save(fsq_trainer *t, int end_of_epoch, int stopping, int *stop) {
-  int disable = fsq_cfg_bool(t->cfg, "disable_validation");
-  int do_validate = !disable && ((end_of_epoch && t->epoch % t->validate_interval == 0) || stopping);
-  double loss = 0;
-  fsq_status st = do_validate ? validate(t, &loss) : FSQ_OK;
+/* fairseq_cli.train.validate_and_save, after every update: validate and save
+ * at the end of an epoch (--validate-interval, --save-interval), every
+ * --validate-interval-updates / --save-interval-updates, and when stopping;
+ * *stop also turns on when --patience runs out. */
+static fsq_status validate_and_save(fsq_trainer *t, int end_of_epoch, int stopping, int *stop,
+                                    int *validated, double *loss) {
+  int64_t n = t->num_updates, save_interval = 1, save_updates = 0, valid_updates = 0;
+  fsq_cfg_int(t->cfg, "save_interval", &save_interval);
+  fsq_cfg_int(t->cfg, "save_interval_updates", &save_updates);
+  fsq_cfg_int(t->cfg, "validate_interval_updates", &valid_updates);
+  int do_save = (end_of_epoch && t->epoch % (save_interval > 0 ? save_interval : 1) == 0) ||
+                stopping || (save_updates > 0 && n > 0 && n % save_updates == 0);
+  int do_validate = !fsq_cfg_bool(t->cfg, "disable_validation") &&
+                    ((!end_of_epoch && do_save) ||
+                     (end_of_epoch && t->epoch % t->validate_interval == 0) || stopping ||
+                     (valid_updates > 0 && n > 0 && n % valid_updates == 0));
+  *validated = do_validate;
+  fsq_status st = do_validate ? validate(t, loss) : FSQ_OK;
   if (st != FSQ_OK) return st;
   if (do_validate) {
-    int better = !t->has_best || loss < t->best;
+    int better = !t->has_best || *loss < t->best;
     t->bad_validations = better ? 0 : t->bad_validations + 1;
     if (t->patience > 0 && t->bad_validations >= t->patience) {
       fsq_log_info("fairseq_cli.train",
@@ -140,29 +152,31 @@ static fsq_status validate_and_save(fsq_trainer *t, int end_of_epoch, int stoppi
       *stop = 1;
     }
   }
-  st = fsq_trainer_save(t, end_of_epoch, do_validate, loss);
-  if (do_validate && (!t->has_best || loss < t->best)) {
-    t->best = loss;
+  if (do_save) st = fsq_trainer_save(t, end_of_epoch, do_validate, *loss);
+  if (do_validate && (!t->has_best || *loss < t->best)) {
+    t->best = *loss;
     t->has_best = 1;
   }
-  if (st == FSQ_OK && do_validate)
-    t->parts.lr_scheduler->step(t->lr_scheduler, t->epoch, 1, loss);
   return st;
 }
 
 static fsq_status train_epoch(fsq_trainer *t, int *stop) {
-  fsq_status st = t->resume_index > 0
-                      ? fsq_epoch_iter_restore(t->train_iter, t->epoch, t->resume_index)
-                      : fsq_epoch_iter_begin(t->train_iter, t->epoch);
+  int resumed = t->resume_index > 0;
+  fsq_status st = resumed ? fsq_epoch_iter_restore(t->train_iter, t->epoch, t->resume_index)
+                          : fsq_epoch_iter_begin(t->train_iter, t->epoch);
   t->resume_index = 0;
   if (st != FSQ_OK) return st;
   fsq_log_info("fairseq.trainer", "begin training epoch %lld", (long long)t->epoch);
   t->lr = t->parts.lr_scheduler->step_begin_epoch(t->lr_scheduler, t->epoch);
-  fsq_meters_reset(t->epoch_meters);
+  /* mid-epoch, the epoch's aggregates came back from the checkpoint */
+  if (!resumed || !t->meters_restored) fsq_meters_reset(t->epoch_meters);
+  t->meters_restored = 0;
   fsq_progress p;
   fsq_progress_init(&p, t->log_format, t->log_interval, t->epoch, NULL,
                     (int64_t)fsq_epoch_iter_len(t->train_iter));
-  int end_of_epoch = 0;
+  int end_of_epoch = 0, validated = 0;
+  double valid_loss = 0;
+  size_t batches = fsq_epoch_iter_len(t->train_iter);
   while (!end_of_epoch) {
     fsq_criterion_log log;
     double gnorm = 0, start = fsq_time_now();
@@ -183,17 +197,24 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
       fsq_progress_log(&p, stats, n, "train_inner", t->num_updates);
       fsq_meters_reset(t->inner);
     }
-    if (should_stop_early(t)) {
-      *stop = 1;
-      break;
-    }
+    end_of_epoch = index >= batches;
+    int stopping = should_stop_early(t);
+    st = validate_and_save(t, end_of_epoch, stopping, stop, &validated, &valid_loss);
+    if (st != FSQ_OK) return st;
+    if (stopping) *stop = 1;
+    if (*stop) break;
   }
   fsq_log_info("fairseq_cli.train", "end of epoch %lld (average epoch stats below)",
                (long long)t->epoch);
   fsq_stat stats[MAX_STATS];
   size_t n = training_stats(t, t->epoch_meters, stats);
   fsq_progress_print(&p, stats, n, "train");
-  return validate_and_save(t, end_of_epoch, *stop, stop);
+  /* fairseq's trainer.lr_step(epoch, valid_losses[0]) between epochs */
+  if (!*stop) {
+    t->parts.lr_scheduler->step(t->lr_scheduler, t->epoch, validated, valid_loss);
+    t->lr = t->parts.lr_scheduler->step_update(t->lr_scheduler, t->num_updates);
+  }
+  return FSQ_OK;
 }
 
 fsq_status fsq_trainer_run(fsq_trainer *t) {

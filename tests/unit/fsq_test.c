@@ -1,6 +1,7 @@
 /* fsq_test.c: CUnit runner and temporary-file helpers for the unit suites. */
 #define _GNU_SOURCE
 #include "fsq_test.h"
+#include "registry/fsq_registry.h"
 
 #include <CUnit/Basic.h>
 #include <ftw.h>
@@ -64,4 +65,18 @@ char *fsq_test_source_path(const char *rel) {
   char *path = NULL;
   if (asprintf(&path, "%s/%s", src != NULL ? src : ".", rel) < 0) return NULL;
   return path;
+}
+
+struct fsq_registry *fsq_test_open_registry(void) {
+  fsq_registry *reg = fsq_registry_open(NULL);
+  if (reg == NULL) {
+    fprintf(stderr, "registry: %s\n", fsq_error_message());
+    return NULL;
+  }
+  size_t problems = fsq_registry_problem_count(reg);
+  for (size_t i = 0; i < problems; i++)
+    fprintf(stderr, "registry problem: %s\n", fsq_registry_problem(reg, i));
+  if (problems == 0) return reg;
+  fsq_registry_close(reg);
+  return NULL;
 }

@@ -27,4 +27,9 @@ void fsq_test_write_file(const char *path, const void *data, size_t size);
 /* $FSQ_SOURCE_DIR/<rel> (or ./<rel> when unset), owned by the caller. */
 char *fsq_test_source_path(const char *rel);
 
+struct fsq_registry;
+/* The registry along $FSQ_COMPONENT_PATH, or NULL after printing on stderr
+ * why it failed or every problem it reported (a broken component file). */
+struct fsq_registry *fsq_test_open_registry(void);
+
 #endif

@@ -106,8 +106,8 @@ static void test_fixed_warmup_and_state_round_trip(void) {
 }
 
 int main(void) {
-  reg = fsq_registry_open(NULL);
-  if (reg == NULL || fsq_registry_problem_count(reg) != 0) return 1;
+  reg = fsq_test_open_registry();
+  if (reg == NULL) return 1;
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_inverse_sqrt_warms_up_then_decays),
       FSQ_TEST_CASE(test_inverse_sqrt_refuses_lr_list),

@@ -36,6 +36,29 @@ static void test_format_g_matches_python(void) {
   CU_ASSERT(isinf(fsq_perplexity(5000.0)));
 }
 
+static void expect_repr(double x, const char *want) {
+  char buf[64];
+  fsq_format_repr(x, buf, sizeof buf);
+  CU_ASSERT_STRING_EQUAL(buf, want);
+}
+
+/* Expected strings: repr() of the same doubles in Python 3. */
+static void test_format_repr_matches_python(void) {
+  expect_repr(8.7795169963365485, "8.779516996336548");
+  expect_repr(0.1, "0.1");
+  expect_repr(100.0, "100.0");
+  expect_repr(-0.0, "-0.0");
+  expect_repr(123.5, "123.5");
+  expect_repr(0.0001, "0.0001");
+  expect_repr(0.00001, "1e-05");
+  expect_repr(1.5e-7, "1.5e-07");
+  expect_repr(1e15, "1000000000000000.0");
+  expect_repr(1e16, "1e+16");
+  expect_repr(-0.5148099660873413, "-0.5148099660873413");
+  expect_repr(1.0 / 3.0, "0.3333333333333333");
+  expect_repr(INFINITY, "inf");
+}
+
 static double ppl_from_nll(const fsq_meters *m) { return fsq_perplexity(fsq_meters_avg(m, "nll_loss")); }
 
 static fsq_meters *sample_meters(void) {
@@ -131,6 +154,7 @@ int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_round_matches_python),
       FSQ_TEST_CASE(test_format_g_matches_python),
+      FSQ_TEST_CASE(test_format_repr_matches_python),
       FSQ_TEST_CASE(test_meters_average_weighted_in_priority_order),
       FSQ_TEST_CASE(test_progress_simple_lines),
       FSQ_TEST_CASE(test_progress_json_lines),

@@ -135,8 +135,8 @@ static void test_adam_state_buffers_and_round_trip(void) {
 }
 
 int main(void) {
-  reg = fsq_registry_open(NULL);
-  if (reg == NULL || fsq_registry_problem_count(reg) != 0) return 1;
+  reg = fsq_test_open_registry();
+  if (reg == NULL) return 1;
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_adam_matches_pytorch_reference),
       FSQ_TEST_CASE(test_adam_state_buffers_and_round_trip),

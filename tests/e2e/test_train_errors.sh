@@ -1,0 +1,73 @@
+#!/bin/sh
+# fairseq-train refuses what it cannot do with one line naming the flag or
+# the file and the reason, and a non-zero exit: an unknown flag, a missing
+# data directory, and a checkpoint_last that is truncated, has a flipped
+# byte, lacks a member, or belongs to another architecture.
+set -eu
+: "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fsq-train-errors-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+FSQ_BUILD_DIR=$FSQ_BUILD_DIR "$FSQ_SOURCE_DIR/scripts/make-toy-corpus" "$tmp/text" 200 5
+"$FSQ_BUILD_DIR/fairseq-preprocess" -s src -t tgt --trainpref "$tmp/text/train" \
+  --validpref "$tmp/text/valid" --joined-dictionary --destdir "$tmp/bin" > /dev/null
+
+train() { # data save_dir [flags...]
+  data=$1 dir=$2
+  shift 2
+  "$FSQ_BUILD_DIR/fairseq-train" "$data" --arch transformer_tiny --optimizer adam --lr 0.001 \
+    --max-tokens 512 --max-update 2 --log-format none --save-dir "$dir" "$@"
+}
+
+fail=0
+# expect NAME PATTERN CMD...: CMD must fail with one stderr line matching PATTERN.
+expect() {
+  name=$1 pattern=$2
+  shift 2
+  if "$@" > "$tmp/out" 2> "$tmp/err"; then
+    echo "FAIL: $name: exit status 0"; fail=1; return
+  fi
+  if ! grep -q -- "$pattern" "$tmp/err"; then
+    echo "FAIL: $name: stderr does not match '$pattern':"; cat "$tmp/err"; fail=1; return
+  fi
+  echo "ok: $name: $(grep -- "$pattern" "$tmp/err" | head -n 1)"
+}
+
+expect "unknown flag" "unrecognized arguments: --no-such-flag" \
+  train "$tmp/bin" "$tmp/u" --no-such-flag 3
+expect "missing data" "$tmp/nowhere" train "$tmp/nowhere" "$tmp/m"
+
+train "$tmp/bin" "$tmp/good" > /dev/null 2>&1 || { echo "FAIL: training"; exit 1; }
+ckpt=$tmp/good/checkpoint_last.fsq
+[ -s "$ckpt" ] || { echo "FAIL: no checkpoint_last"; exit 1; }
+size=$(wc -c < "$ckpt")
+
+mkdir "$tmp/trunc"
+head -c "$((size / 2))" "$ckpt" > "$tmp/trunc/checkpoint_last.fsq"
+expect "truncated checkpoint" "$tmp/trunc/checkpoint_last.fsq" train "$tmp/bin" "$tmp/trunc"
+
+# Flip one byte inside the first tensor's data (a member after meta.json).
+mkdir "$tmp/flip"
+cp "$ckpt" "$tmp/flip/checkpoint_last.fsq"
+offset=$((size - 4096))
+printf '\377' | dd of="$tmp/flip/checkpoint_last.fsq" bs=1 seek="$offset" conv=notrunc 2> /dev/null
+cmp -s "$ckpt" "$tmp/flip/checkpoint_last.fsq" && printf '\000' |
+  dd of="$tmp/flip/checkpoint_last.fsq" bs=1 seek="$offset" conv=notrunc 2> /dev/null
+expect "flipped byte" "$tmp/flip/checkpoint_last.fsq" train "$tmp/bin" "$tmp/flip"
+
+# Drop one tensor member from the archive.
+mkdir "$tmp/member" "$tmp/x"
+(cd "$tmp/x" && tar -xf "$ckpt")
+victim=$(tar -tf "$ckpt" | grep '^model/' | head -n 1)
+rm "$tmp/x/$victim"
+(cd "$tmp/x" && tar --format=ustar -cf "$tmp/member/checkpoint_last.fsq" $(tar -tf "$ckpt" | grep -vxF "$victim"))
+expect "missing member" "$tmp/member/checkpoint_last.fsq" train "$tmp/bin" "$tmp/member"
+
+# A checkpoint of a model with other shapes: the first differing tensor.
+mkdir "$tmp/arch"
+cp "$ckpt" "$tmp/arch/checkpoint_last.fsq"
+expect "another architecture" "$tmp/arch/checkpoint_last.fsq" \
+  train "$tmp/bin" "$tmp/arch" --encoder-embed-dim 32 --decoder-embed-dim 32
+cmp -s "$ckpt" "$tmp/arch/checkpoint_last.fsq" || { echo "FAIL: the refused checkpoint was changed"; fail=1; }
+
+[ "$fail" -eq 0 ] && echo "PASS: every bad input refused with one line"
+exit "$fail"

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Kills fairseq-train with SIGKILL at random moments while it saves a
+# checkpoint after every update, FSQ_KILLS times (default 50). After every
+# kill checkpoint_last.fsq must load and verify (fairseq-upgrade --check),
+# every run that got as far as its restore must have resumed from an update
+# at least as late as the one before, a last run must resume, and no
+# temporary file may be left looking like a checkpoint.
+set -eu
+: "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
+kills=${FSQ_KILLS:-50}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fsq-train-kill-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+FSQ_BUILD_DIR=$FSQ_BUILD_DIR "$FSQ_SOURCE_DIR/scripts/make-toy-corpus" "$tmp/text" 200 7
+"$FSQ_BUILD_DIR/fairseq-preprocess" -s src -t tgt --trainpref "$tmp/text/train" \
+  --joined-dictionary --destdir "$tmp/bin" > /dev/null
+
+train() { # log (exec: the background job is fairseq-train itself, kill reaches it)
+  exec "$FSQ_BUILD_DIR/fairseq-train" "$tmp/bin" --arch transformer_tiny --optimizer adam \
+    --lr 0.001 --max-tokens 256 --max-update 100000 --disable-validation \
+    --save-interval-updates 1 --keep-interval-updates 2 --no-epoch-checkpoints --log-format none \
+    --save-dir "$tmp/ckpt" > "$1" 2>&1
+}
+
+last=0 resumed=0 seed=$$ i=0
+while [ "$i" -lt "$kills" ]; do
+  train "$tmp/run.log" &
+  pid=$!
+  # a pseudo-random pause of 500..1500 ms (no $RANDOM in POSIX sh)
+  seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
+  sleep "$(printf '%d.%03d' $(( (500 + seed % 1000) / 1000 )) $(( (500 + seed % 1000) % 1000 )))"
+  kill -KILL "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  if grep -q "error" "$tmp/run.log"; then
+    cat "$tmp/run.log"; echo "FAIL: run $i failed before it was killed"; exit 1
+  fi
+  if [ -e "$tmp/ckpt/checkpoint_last.fsq" ]; then
+    "$FSQ_BUILD_DIR/fairseq-upgrade" "$tmp/ckpt/checkpoint_last.fsq" --check > "$tmp/check.log" 2>&1 ||
+      { cat "$tmp/check.log"; echo "FAIL: checkpoint_last broken after kill $i"; exit 1; }
+  fi
+  # a run killed after its restore must have resumed, never going back
+  loaded=$(sed -n 's/.*Loaded checkpoint .* @ \([0-9]*\) updates).*/\1/p' "$tmp/run.log")
+  if [ -n "$loaded" ]; then
+    [ "$loaded" -ge "$last" ] || { echo "FAIL: run $i resumed at $loaded, before $last"; exit 1; }
+    last=$loaded resumed=$((resumed + 1))
+  elif grep -q "No existing checkpoint found" "$tmp/run.log" && [ "$last" -gt 0 ]; then
+    echo "FAIL: run $i found no checkpoint after update $last"; exit 1
+  fi
+  i=$((i + 1))
+done
+# One more run, to the next update, must load the last checkpoint.
+"$FSQ_BUILD_DIR/fairseq-train" "$tmp/bin" --arch transformer_tiny --optimizer adam --lr 0.001 \
+  --max-tokens 256 --max-update "$((last + 1))" --disable-validation --no-epoch-checkpoints \
+  --log-format none --save-dir "$tmp/ckpt" > "$tmp/final.log" 2>&1 ||
+  { cat "$tmp/final.log"; echo "FAIL: the last checkpoint does not resume"; exit 1; }
+grep -q "Loaded checkpoint" "$tmp/final.log" || { cat "$tmp/final.log"; echo "FAIL: no checkpoint loaded"; exit 1; }
+stray=$(find "$tmp/ckpt" -name '*.fsq' ! -name 'checkpoint_last.fsq' ! -name 'checkpoint_*_*.fsq' | wc -l)
+[ "$stray" -eq 0 ] || { ls -la "$tmp/ckpt"; echo "FAIL: stray .fsq files"; exit 1; }
+[ "$resumed" -ge $((kills / 4)) ] || { echo "FAIL: only $resumed of $kills runs got as far as resuming"; exit 1; }
+echo "PASS: $kills kills during saves, checkpoint_last always loaded, $resumed runs resumed (last at update $last)"
