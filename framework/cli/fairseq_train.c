@@ -132,8 +132,9 @@ static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
   }
   fsq_state *st = NULL;
   fsq_upgrade_options up = {0, report_step, NULL, path};
+  /* the loader's messages name the file already; the trainer's do not */
   fsq_status s = fsq_checkpoint_load_upgraded(path, NULL, c->registry, &up, &st, NULL);
-  if (s == FSQ_OK) s = fsq_trainer_restore(t, st);
+  if (s == FSQ_OK && (s = fsq_trainer_restore(t, st)) != FSQ_OK) fsq_error_wrap(s, "%s", path);
   if (s == FSQ_OK) {
     int64_t epoch = 0, index = 0, updates = 0;
     fsq_state_get_progress(st, &epoch, &index, &updates);
@@ -141,7 +142,7 @@ static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
                  (long long)epoch, (long long)updates);
   }
   fsq_state_free(st);
-  return s == FSQ_OK ? s : fsq_error_wrap(s, "%s", path);
+  return s;
 }
 
 static int train(fsq_config *c) {
