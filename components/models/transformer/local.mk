@@ -7,7 +7,8 @@ components_models_transformer_transformer_la_SOURCES = \
 	components/models/transformer/component.c \
 	components/models/transformer/config.c \
 	components/models/transformer/build.c \
-	components/models/transformer/forward.c
+	components/models/transformer/forward.c \
+	components/models/transformer/incremental.c
 components_models_transformer_transformer_la_CPPFLAGS = $(AM_CPPFLAGS) -DFSQ_COMPONENT_VERSION='"$(model_transformer_version)"'
 components_models_transformer_transformer_la_LDFLAGS = $(fsq_component_ldflags)
 components_models_transformer_transformer_la_LIBADD = libfsq.la $(JSONC_LIBS) -lm

@@ -80,4 +80,14 @@ fsq_tensor *tf_decode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *prev, fsq_tensor *
  * (final layer norm, project_out_dim, output projection). */
 fsq_tensor *tf_decoder_output(fsq_model *m, fsq_ctx *ctx, fsq_tensor *x);
 
+/* ---- inference (incremental.c): fsq_model_ops' decoding ops ---- */
+fsq_status tf_decoder_state_create(const fsq_model *m, int64_t max_batch, int64_t max_src_len,
+                                   int64_t max_tgt_len, fsq_model_decoder_state **out);
+void tf_decoder_state_destroy(fsq_model_decoder_state *st);
+fsq_status tf_encode_state(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
+                           const fsq_tensor *src_tokens);
+fsq_status tf_reorder(fsq_model_decoder_state *st, const int64_t *index, int64_t n);
+fsq_tensor *tf_decode_step(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
+                           const fsq_tensor *prev_tokens, int incremental);
+
 #endif
