@@ -18,4 +18,6 @@ FSQ_STAGED_LA += components/models/transformer/transformer.la
 if HAVE_CUNIT
 check_PROGRAMS += tests/unit/test_model_transformer
 TESTS += tests/unit/test_model_transformer
+check_PROGRAMS += tests/unit/test_model_transformer_incremental
+TESTS += tests/unit/test_model_transformer_incremental
 endif
