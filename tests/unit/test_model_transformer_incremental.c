@@ -129,7 +129,10 @@ static fsq_tensor *reference(built *b, fsq_tensor *src, fsq_tensor *prev) {
  * incremental, full recomputation and the reference agree. */
 static void check_step(built *b, fsq_model_decoder_state *st, const int64_t *prefixes,
                        const int64_t *sources, int64_t n, int64_t t, const char *what) {
-  fsq_tensor *prev = tokens(b->ctx, prefixes, T, n, t);
+  /* odd steps: a view of the first t columns, as a generator slices its
+   * token buffer; even steps: a contiguous copy */
+  fsq_tensor *prev = t % 2 ? fsq_narrow(b->ctx, tokens(b->ctx, prefixes, T, n, T), 1, 0, t)
+                           : tokens(b->ctx, prefixes, T, n, t);
   fsq_tensor *inc = b->ops->decode_step(b->model, b->ctx, st, prev, 1);
   if (inc == NULL) fprintf(stderr, "%s step %lld: %s\n", what, (long long)t, fsq_error_message());
   CU_ASSERT_PTR_NOT_NULL_FATAL(inc);
