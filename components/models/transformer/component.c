@@ -124,7 +124,17 @@ static const fsq_arch archs[] = {
     {"transformer_wmt_en_de_big_t2t", "transformer_vaswani_wmt_en_de_big", t2t_presets},
     FSQ_ARCH_END};
 
-static const fsq_model_ops ops = {tf_build, tf_destroy, tf_forward, tf_max_positions};
+static const fsq_model_ops ops = {
+    .build = tf_build,
+    .destroy = tf_destroy,
+    .forward = tf_forward,
+    .max_positions = tf_max_positions,
+    .decoder_state_create = tf_decoder_state_create,
+    .decoder_state_destroy = tf_decoder_state_destroy,
+    .encode = tf_encode_state,
+    .reorder = tf_reorder,
+    .decode_step = tf_decode_step,
+};
 
 static const fsq_component descriptor = {
     FSQ_COMPONENT_ABI,

@@ -2,12 +2,11 @@
  * TransformerEncoderBase.forward over src_tokens, then
  * TransformerDecoderBase.forward over prev_output_tokens (causal self
  * attention + attention over the encoder output) and the output projection.
- * Layers run time-major ([T, B, C]), as fairseq's. */
+ * Layers run time-major ([T, B, C]), as fairseq's. The pieces are shared
+ * with incremental.c (inference), so both paths run the same code. */
 #include "components/models/transformer/transformer.h"
 
-/* tokens: i64 [B, T] -> u8 [B, T], nonzero at padding; NULL when no token
- * is padding, as fairseq passes no mask then (*failed tells the two apart). */
-static fsq_tensor *padding_mask(fsq_ctx *ctx, fsq_tensor *tokens, int64_t pad, int *failed) {
+fsq_tensor *tf_padding_mask(fsq_ctx *ctx, fsq_tensor *tokens, int64_t pad, int *failed) {
   *failed = 0;
   fsq_tensor *t = fsq_contiguous(ctx, tokens);
   fsq_tensor *mask = t != NULL ? fsq_empty(ctx, FSQ_U8, 2, t->shape) : NULL;
@@ -25,16 +24,17 @@ static fsq_tensor *padding_mask(fsq_ctx *ctx, fsq_tensor *tokens, int64_t pad, i
   return pads > 0 ? mask : NULL;
 }
 
-/* tokens: i64 [B, T] -> [B, T, C] (fairseq's forward_embedding). */
-static fsq_tensor *embed(fsq_ctx *ctx, tf_embed *e, fsq_tensor *tokens) {
+fsq_tensor *tf_embed_forward(fsq_ctx *ctx, tf_embed *e, fsq_tensor *tokens, int64_t step) {
   fsq_tensor *x = fsq_nn_embedding_forward(ctx, &e->tokens, tokens, e->scale);
-  if (e->positions == 1) x = fsq_add(ctx, x, fsq_nn_sinusoidal_forward(ctx, &e->sinusoidal, tokens, -1));
-  if (e->positions == 2) x = fsq_add(ctx, x, fsq_nn_learned_pos_forward(ctx, &e->learned, tokens, -1));
+  if (e->positions == 1)
+    x = fsq_add(ctx, x, fsq_nn_sinusoidal_forward(ctx, &e->sinusoidal, tokens, step));
+  if (e->positions == 2)
+    x = fsq_add(ctx, x, fsq_nn_learned_pos_forward(ctx, &e->learned, tokens, step));
   if (e->has_layernorm) x = fsq_nn_layer_norm_forward(ctx, &e->layernorm, x);
   return fsq_dropout(ctx, x, e->dropout);
 }
 
-static int check_tokens(const fsq_tensor *t, const char *what) {
+int tf_check_tokens(const fsq_tensor *t, const char *what) {
   if (t == NULL || t->dtype != FSQ_I64 || t->ndim != 2 || t->shape[0] <= 0 || t->shape[1] <= 0) {
     fsq_error(FSQ_ERR_INVALID, "transformer: %s must be a non-empty i64 [B, T] tensor", what);
     return 0;
@@ -42,12 +42,11 @@ static int check_tokens(const fsq_tensor *t, const char *what) {
   return 1;
 }
 
-/* src_tokens: i64 [B, S] -> encoder_out [S, B, C]; *mask: u8 [B, S] or NULL. */
-static fsq_tensor *encode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *src_tokens, fsq_tensor **mask) {
+fsq_tensor *tf_encode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *src_tokens, fsq_tensor **mask) {
   int failed;
-  *mask = padding_mask(ctx, src_tokens, m->pad, &failed);
+  *mask = tf_padding_mask(ctx, src_tokens, m->pad, &failed);
   if (failed) return NULL;
-  fsq_tensor *x = embed(ctx, &m->enc_embed, src_tokens); /* [B, S, C] */
+  fsq_tensor *x = tf_embed_forward(ctx, &m->enc_embed, src_tokens, -1); /* [B, S, C] */
   if (*mask != NULL) {
     /* fairseq zeroes the padded positions: x * (1 - mask) */
     int64_t shape[3] = {src_tokens->shape[0], src_tokens->shape[1], 1};
@@ -60,24 +59,27 @@ static fsq_tensor *encode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *src_tokens, fs
   return x;
 }
 
-/* prev: i64 [B, T], enc: [S, B, C] -> logits [B, T, V]. */
-static fsq_tensor *decode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *prev, fsq_tensor *enc,
-                          fsq_tensor *enc_mask) {
-  int failed;
-  fsq_tensor *self_mask = padding_mask(ctx, prev, m->pad, &failed);
-  if (failed) return NULL;
-  fsq_tensor *x = fsq_transpose(ctx, embed(ctx, &m->dec_embed, prev), 0, 1); /* [T, B, C] */
-  for (int64_t i = 0; i < m->cfg.dec.layers && x != NULL; i++)
-    x = fsq_nn_decoder_layer_forward(ctx, &m->dec_layers[i], x, self_mask, enc, enc_mask, NULL);
+fsq_tensor *tf_decoder_output(fsq_model *m, fsq_ctx *ctx, fsq_tensor *x) {
   if (m->dec_final_norm) x = fsq_nn_layer_norm_forward(ctx, &m->dec_norm, x);
   x = fsq_transpose(ctx, x, 0, 1); /* [B, T, C] */
   if (m->has_project_out) x = fsq_nn_linear_forward(ctx, &m->project_out, x);
   return fsq_nn_linear_forward(ctx, &m->output_projection, x);
 }
 
+fsq_tensor *tf_decode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *prev, fsq_tensor *enc,
+                      fsq_tensor *enc_mask) {
+  int failed;
+  fsq_tensor *self_mask = tf_padding_mask(ctx, prev, m->pad, &failed);
+  if (failed) return NULL;
+  fsq_tensor *x = fsq_transpose(ctx, tf_embed_forward(ctx, &m->dec_embed, prev, -1), 0, 1);
+  for (int64_t i = 0; i < m->cfg.dec.layers && x != NULL; i++) /* x: [T, B, C] */
+    x = fsq_nn_decoder_layer_forward(ctx, &m->dec_layers[i], x, self_mask, enc, enc_mask, NULL);
+  return x != NULL ? tf_decoder_output(m, ctx, x) : NULL;
+}
+
 fsq_tensor *tf_forward(fsq_model *m, fsq_ctx *ctx, const fsq_sample *sample) {
-  if (!check_tokens(sample->src_tokens, "src_tokens") ||
-      !check_tokens(sample->prev_output_tokens, "prev_output_tokens"))
+  if (!tf_check_tokens(sample->src_tokens, "src_tokens") ||
+      !tf_check_tokens(sample->prev_output_tokens, "prev_output_tokens"))
     return NULL;
   if (sample->src_tokens->shape[0] != sample->prev_output_tokens->shape[0]) {
     fsq_error(FSQ_ERR_INVALID, "transformer: src_tokens has %lld sentences, prev_output_tokens %lld",
@@ -86,7 +88,7 @@ fsq_tensor *tf_forward(fsq_model *m, fsq_ctx *ctx, const fsq_sample *sample) {
     return NULL;
   }
   fsq_tensor *enc_mask = NULL;
-  fsq_tensor *enc = encode(m, ctx, sample->src_tokens, &enc_mask);
+  fsq_tensor *enc = tf_encode(m, ctx, sample->src_tokens, &enc_mask);
   if (enc == NULL) return NULL;
-  return decode(m, ctx, sample->prev_output_tokens, enc, enc_mask);
+  return tf_decode(m, ctx, sample->prev_output_tokens, enc, enc_mask);
 }

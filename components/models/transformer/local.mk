@@ -7,7 +7,8 @@ components_models_transformer_transformer_la_SOURCES = \
 	components/models/transformer/component.c \
 	components/models/transformer/config.c \
 	components/models/transformer/build.c \
-	components/models/transformer/forward.c
+	components/models/transformer/forward.c \
+	components/models/transformer/incremental.c
 components_models_transformer_transformer_la_CPPFLAGS = $(AM_CPPFLAGS) -DFSQ_COMPONENT_VERSION='"$(model_transformer_version)"'
 components_models_transformer_transformer_la_LDFLAGS = $(fsq_component_ldflags)
 components_models_transformer_transformer_la_LIBADD = libfsq.la $(JSONC_LIBS) -lm
@@ -17,4 +18,6 @@ FSQ_STAGED_LA += components/models/transformer/transformer.la
 if HAVE_CUNIT
 check_PROGRAMS += tests/unit/test_model_transformer
 TESTS += tests/unit/test_model_transformer
+check_PROGRAMS += tests/unit/test_model_transformer_incremental
+TESTS += tests/unit/test_model_transformer_incremental
 endif

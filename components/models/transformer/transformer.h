@@ -59,4 +59,35 @@ void tf_destroy(fsq_model *m);
 fsq_tensor *tf_forward(fsq_model *m, fsq_ctx *ctx, const fsq_sample *sample);
 void tf_max_positions(const fsq_model *m, int64_t *max_source, int64_t *max_target);
 
+/* ---- the pieces of the forward (forward.c), shared with inference ---- */
+/* 1 when t is a non-empty i64 [B, T]; else 0 with fsq_error naming what. */
+int tf_check_tokens(const fsq_tensor *t, const char *what);
+/* tokens: i64 [B, T] -> u8 [B, T], nonzero at padding; NULL when no token
+ * is padding, as fairseq passes no mask then (*failed tells the two apart). */
+fsq_tensor *tf_padding_mask(fsq_ctx *ctx, fsq_tensor *tokens, int64_t pad, int *failed);
+/* fairseq's forward_embedding: tokens: i64 [B, T] -> [B, T, C]. step < 0:
+ * positions from make_positions over tokens; step >= 0: tokens is the
+ * last column of a prefix of step + 1 tokens, at fairseq's incremental
+ * position padding_idx + step + 1. */
+fsq_tensor *tf_embed_forward(fsq_ctx *ctx, tf_embed *e, fsq_tensor *tokens, int64_t step);
+/* src_tokens: i64 [B, S] -> encoder_out [S, B, C]; *mask: u8 [B, S] or NULL. */
+fsq_tensor *tf_encode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *src_tokens, fsq_tensor **mask);
+/* Teacher-forced decoder: prev: i64 [B, T], enc: [S, B, C], enc_mask: u8
+ * [B, S] or NULL -> logits [B, T, V]. */
+fsq_tensor *tf_decode(fsq_model *m, fsq_ctx *ctx, fsq_tensor *prev, fsq_tensor *enc,
+                      fsq_tensor *enc_mask);
+/* The decoder's last layers' output x: [T, B, C] -> logits [B, T, V]
+ * (final layer norm, project_out_dim, output projection). */
+fsq_tensor *tf_decoder_output(fsq_model *m, fsq_ctx *ctx, fsq_tensor *x);
+
+/* ---- inference (incremental.c): fsq_model_ops' decoding ops ---- */
+fsq_status tf_decoder_state_create(const fsq_model *m, int64_t max_batch, int64_t max_src_len,
+                                   int64_t max_tgt_len, fsq_model_decoder_state **out);
+void tf_decoder_state_destroy(fsq_model_decoder_state *st);
+fsq_status tf_encode_state(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
+                           const fsq_tensor *src_tokens);
+fsq_status tf_reorder(fsq_model_decoder_state *st, const int64_t *index, int64_t n);
+fsq_tensor *tf_decode_step(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
+                           const fsq_tensor *prev_tokens, int incremental);
+
 #endif
