@@ -49,6 +49,9 @@ fsq_status fsq_meters_log_speed(fsq_meters *m, const char *key, double value, in
 /* metrics.log_start_time / log_stop_time: a stopwatch summing durations. */
 fsq_status fsq_meters_start_time(fsq_meters *m, const char *key, int priority, int round);
 fsq_status fsq_meters_stop_time(fsq_meters *m, const char *key, double weight);
+/* A start/stop pair measured elsewhere: adds seconds to the stopwatch. */
+fsq_status fsq_meters_add_time(fsq_meters *m, const char *key, double seconds, int priority,
+                               int round);
 fsq_status fsq_meters_log_derived(fsq_meters *m, const char *key, int priority,
                                   fsq_meter_derive_fn fn);
 /* The meter's average (NAN when absent). */

@@ -127,6 +127,14 @@ fsq_status fsq_meters_stop_time(fsq_meters *m, const char *key, double weight) {
   return FSQ_OK;
 }
 
+fsq_status fsq_meters_add_time(fsq_meters *m, const char *key, double seconds, int priority,
+                               int round) {
+  meter *x = get_or_add(m, key, METER_STOPWATCH, priority, round);
+  if (x == NULL) return NOMEM(key);
+  x->sum += seconds; /* weight 0, log_stop_time's default: the smoothed value is the sum */
+  return FSQ_OK;
+}
+
 fsq_status fsq_meters_log_derived(fsq_meters *m, const char *key, int priority,
                                   fsq_meter_derive_fn fn) {
   meter *x = get_or_add(m, key, METER_DERIVED, priority, FSQ_ROUND_NONE);

@@ -28,10 +28,7 @@ static fsq_status log_update(fsq_trainer *t, fsq_meters *m, const fsq_criterion_
   if (t->clip_norm > 0)
     fsq_meters_log_scalar(m, "clip", gnorm > t->clip_norm ? 100.0 : 0.0, 1, 500, 1);
   /* train_wall: a stopwatch summing the time spent in updates */
-  fsq_meters_start_time(m, "train_wall", 800, 0);
-  fsq_meters_stop_time(m, "train_wall", 0);
-  fsq_meters_log_scalar(m, "_update_seconds", wall, 0, 801, FSQ_ROUND_NONE);
-  return FSQ_OK;
+  return fsq_meters_add_time(m, "train_wall", wall, 800, 0);
 }
 
 /* Smoothed stats plus fairseq's "wall" (seconds since start, rounded). */

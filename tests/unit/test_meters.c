@@ -59,6 +59,18 @@ static void test_format_repr_matches_python(void) {
   expect_repr(INFINITY, "inf");
 }
 
+/* train_wall: StopwatchMeter's smoothed value is the summed seconds. */
+static void test_stopwatch_sums_added_time(void) {
+  fsq_meters *m = fsq_meters_new();
+  CU_ASSERT_EQUAL(fsq_meters_add_time(m, "train_wall", 1.25, 800, 0), FSQ_OK);
+  CU_ASSERT_EQUAL(fsq_meters_add_time(m, "train_wall", 2.5, 800, 0), FSQ_OK);
+  fsq_stat s[4];
+  CU_ASSERT_EQUAL_FATAL(fsq_meters_smoothed(m, s, 4), 1);
+  CU_ASSERT_STRING_EQUAL(s[0].key, "train_wall");
+  CU_ASSERT_EQUAL(s[0].value, 4.0); /* round(3.75, 0) */
+  fsq_meters_free(m);
+}
+
 static double ppl_from_nll(const fsq_meters *m) { return fsq_perplexity(fsq_meters_avg(m, "nll_loss")); }
 
 static fsq_meters *sample_meters(void) {
@@ -155,6 +167,7 @@ int main(void) {
       FSQ_TEST_CASE(test_round_matches_python),
       FSQ_TEST_CASE(test_format_g_matches_python),
       FSQ_TEST_CASE(test_format_repr_matches_python),
+      FSQ_TEST_CASE(test_stopwatch_sums_added_time),
       FSQ_TEST_CASE(test_meters_average_weighted_in_priority_order),
       FSQ_TEST_CASE(test_progress_simple_lines),
       FSQ_TEST_CASE(test_progress_json_lines),
