@@ -50,6 +50,7 @@ static const fsq_option train_options[] = {
     /* checkpoint */
     {"save-dir", FSQ_OPT_STRING, "checkpoints", "path to save checkpoints", NULL, NULL},
     {"restore-file", FSQ_OPT_STRING, "checkpoint_last.fsq", "filename from which to load checkpoint", NULL, NULL},
+    {"finetune-from-model", FSQ_OPT_STRING, NULL, "finetune from a pretrained model; note that meters and lr scheduler will be reset", NULL, NULL},
     {"reset-dataloader", FSQ_OPT_BOOL, NULL, "if set, does not reload dataloader state from the checkpoint", NULL, NULL},
     {"reset-lr-scheduler", FSQ_OPT_BOOL, NULL, "if set, does not load lr scheduler state from the checkpoint", NULL, NULL},
     {"reset-meters", FSQ_OPT_BOOL, NULL, "if set, does not load meters from the checkpoint", NULL, NULL},
@@ -112,29 +113,18 @@ static void report_step(void *ctx, const char *subject, const char *from, const 
                description ? description : "");
 }
 
-/* fairseq's load_checkpoint: checkpoint_last in --save-dir unless another
- * --restore-file is given. */
-static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
-  const char *file = "checkpoint_last.fsq", *dir = "checkpoints", *suffix = "";
-  fsq_json_get_string(c->cfg, "restore_file", &file);
-  fsq_json_get_string(c->cfg, "save_dir", &dir);
-  fsq_json_get_string(c->cfg, "checkpoint_suffix", &suffix);
-  char path[4096];
-  if (strcmp(file, "checkpoint_last.fsq") == 0)
-    snprintf(path, sizeof path, "%s/checkpoint_last%s.fsq", dir, suffix);
-  else
-    snprintf(path, sizeof path, "%s", file);
-  if (access(path, F_OK) != 0) {
-    if (strcmp(file, "checkpoint_last.fsq") != 0)
-      return fsq_error(FSQ_ERR_NOT_FOUND, "--restore-file %s: no such file", path);
-    fsq_log_info("fairseq.trainer", "No existing checkpoint found %s", path);
-    return FSQ_OK;
-  }
+/* Loads path through the upgrade chain and restores it into t (all of it,
+ * or only the parameters). The loader's messages name the file; the
+ * trainer's do not. */
+static fsq_status restore_from(fsq_trainer *t, const fsq_config *c, const char *path,
+                               int params_only) {
   fsq_state *st = NULL;
   fsq_upgrade_options up = {0, report_step, NULL, path};
-  /* the loader's messages name the file already; the trainer's do not */
   fsq_status s = fsq_checkpoint_load_upgraded(path, NULL, c->registry, &up, &st, NULL);
-  if (s == FSQ_OK && (s = fsq_trainer_restore(t, st)) != FSQ_OK) fsq_error_wrap(s, "%s", path);
+  if (s == FSQ_OK) {
+    s = params_only ? fsq_trainer_restore_params(t, st) : fsq_trainer_restore(t, st);
+    if (s != FSQ_OK) fsq_error_wrap(s, "%s", path);
+  }
   if (s == FSQ_OK) {
     int64_t epoch = 0, index = 0, updates = 0;
     fsq_state_get_progress(st, &epoch, &index, &updates);
@@ -143,6 +133,47 @@ static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
   }
   fsq_state_free(st);
   return s;
+}
+
+static int cfg_flag(const fsq_config *c, const char *key) {
+  int v = 0;
+  fsq_json_get_bool(c->cfg, key, &v);
+  return v;
+}
+
+/* fairseq's load_checkpoint: checkpoint_last in --save-dir unless another
+ * --restore-file is given; on a first launch, --finetune-from-model. */
+static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
+  const char *file = "checkpoint_last.fsq", *dir = "checkpoints", *suffix = "", *finetune = NULL;
+  fsq_json_get_string(c->cfg, "restore_file", &file);
+  fsq_json_get_string(c->cfg, "save_dir", &dir);
+  fsq_json_get_string(c->cfg, "checkpoint_suffix", &suffix);
+  fsq_json_get_string(c->cfg, "finetune_from_model", &finetune);
+  int is_last = strcmp(file, "checkpoint_last.fsq") == 0;
+  if (finetune != NULL && (cfg_flag(c, "reset_optimizer") || cfg_flag(c, "reset_lr_scheduler") ||
+                           cfg_flag(c, "reset_meters") || cfg_flag(c, "reset_dataloader")))
+    return fsq_error(FSQ_ERR_INVALID, "--finetune-from-model can not be set together with either "
+                                      "--reset-optimizer or reset_lr_scheduler or reset_meters or "
+                                      "reset_dataloader");
+  if (finetune != NULL && !is_last)
+    return fsq_error(FSQ_ERR_INVALID, "--finetune-from-model and --restore-file (non-default "
+                                      "value) can not be specified together");
+  char path[4096];
+  if (is_last)
+    snprintf(path, sizeof path, "%s/checkpoint_last%s.fsq", dir, suffix);
+  else
+    snprintf(path, sizeof path, "%s", file);
+  if (access(path, F_OK) == 0) return restore_from(t, c, path, 0);
+  if (!is_last) return fsq_error(FSQ_ERR_NOT_FOUND, "--restore-file %s: no such file", path);
+  if (finetune == NULL) {
+    fsq_log_info("fairseq.trainer", "No existing checkpoint found %s", path);
+    return FSQ_OK;
+  }
+  if (access(finetune, F_OK) != 0)
+    return fsq_error(FSQ_ERR_NOT_FOUND, "--finetune-from-model %s does not exist", finetune);
+  fsq_log_info("fairseq.checkpoint_utils", "loading pretrained model from %s: optimizer, lr "
+               "scheduler, meters, dataloader will be reset", finetune);
+  return restore_from(t, c, finetune, 1);
 }
 
 static int train(fsq_config *c) {

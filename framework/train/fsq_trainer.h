@@ -39,6 +39,8 @@ void fsq_trainer_destroy(fsq_trainer *t);
 /* Restores a loaded checkpoint: parameters, and unless the corresponding
  * --reset-* flag is set, optimizer state, scheduler, progress and meters. */
 fsq_status fsq_trainer_restore(fsq_trainer *t, struct fsq_state *state);
+/* --finetune-from-model: the parameters only, as every --reset-* flag set. */
+fsq_status fsq_trainer_restore_params(fsq_trainer *t, struct fsq_state *state);
 /* Trains until --max-epoch / --max-update / --stop-time-hours / --patience
  * says stop, validating and saving as configured. */
 fsq_status fsq_trainer_run(fsq_trainer *t);

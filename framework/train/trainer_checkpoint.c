@@ -272,6 +272,10 @@ static fsq_status restore_scheduler(fsq_trainer *t, fsq_state *st) {
   return s;
 }
 
+fsq_status fsq_trainer_restore_params(fsq_trainer *t, fsq_state *st) {
+  return restore_params(t, st);
+}
+
 fsq_status fsq_trainer_restore(fsq_trainer *t, fsq_state *st) {
   fsq_status s = restore_params(t, st);
   if (s == FSQ_OK && !fsq_cfg_bool(t->cfg, "reset_optimizer")) s = restore_optimizer(t, st);

@@ -2,7 +2,8 @@
 # fairseq-train refuses what it cannot do with one line naming the flag or
 # the file and the reason, and a non-zero exit: an unknown flag, a missing
 # data directory, and a checkpoint_last that is truncated, has a flipped
-# byte, lacks a member, or belongs to another architecture.
+# byte, lacks a member, or belongs to another architecture; and
+# --finetune-from-model starts afresh from a model's parameters.
 set -eu
 : "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fsq-train-errors-XXXXXX")
@@ -68,6 +69,16 @@ cp "$ckpt" "$tmp/arch/checkpoint_last.fsq"
 expect "another architecture" "$tmp/arch/checkpoint_last.fsq" \
   train "$tmp/bin" "$tmp/arch" --encoder-embed-dim 32 --decoder-embed-dim 32
 cmp -s "$ckpt" "$tmp/arch/checkpoint_last.fsq" || { echo "FAIL: the refused checkpoint was changed"; fail=1; }
+
+# --finetune-from-model: parameters from the file, everything else afresh.
+train "$tmp/bin" "$tmp/ft" --finetune-from-model "$ckpt" --log-format simple > "$tmp/ft.log" 2>&1 ||
+  { cat "$tmp/ft.log"; echo "FAIL: --finetune-from-model"; fail=1; }
+grep -q "loading pretrained model from $ckpt" "$tmp/ft.log" && grep -q "num_updates 2 " "$tmp/ft.log" ||
+  { cat "$tmp/ft.log"; echo "FAIL: --finetune-from-model did not start afresh from the model"; fail=1; }
+expect "finetune with a reset" "can not be set together" \
+  train "$tmp/bin" "$tmp/ft2" --finetune-from-model "$ckpt" --reset-optimizer
+expect "finetune from nothing" "$tmp/none.fsq does not exist" \
+  train "$tmp/bin" "$tmp/ft3" --finetune-from-model "$tmp/none.fsq"
 
 [ "$fail" -eq 0 ] && echo "PASS: every bad input refused with one line"
 exit "$fail"
