@@ -147,6 +147,7 @@ typedef struct ref_case {
 static int next_case(fixture *fx, ref_case *rc) {
   static char line[1 << 16];
   int in_case = 0;
+  memset(rc, 0, sizeof *rc); /* nothing carries over from the previous case */
   while (fgets(line, sizeof line, fx->f) != NULL) {
     char key[32], value[64];
     double v;
