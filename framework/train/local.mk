@@ -16,7 +16,7 @@ fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meter
 	framework/train/fsq_trainer.h
 
 FSQ_TRAIN_TESTS = tests/unit/test_grads tests/unit/test_lr_schedulers \
-	tests/unit/test_meters tests/unit/test_optim_adam
+	tests/unit/test_meters tests/unit/test_optim_adam tests/unit/test_trainer_update
 if HAVE_CUNIT
 check_PROGRAMS += $(FSQ_TRAIN_TESTS)
 TESTS += $(FSQ_TRAIN_TESTS)

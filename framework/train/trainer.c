@@ -174,6 +174,8 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
   *end_of_epoch = 0;
   *updated = 0;
   int taken = 0;
+  /* the batches are of --train-subset (open_train_iterator) */
+  const char *split = fsq_cfg_string(t->cfg, "train_subset", "train");
   for (int64_t i = 0; i < t->update_freq; i++) {
     const uint32_t *indices;
     size_t count;
@@ -188,7 +190,7 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
     fsq_ctx_set_grad(t->ctx, 1);
     /* dropout masks depend on (seed, update, sub-batch) only: exact resume */
     fsq_ctx_set_seed(t->ctx, t->seed, (uint64_t)(t->num_updates * t->update_freq + i));
-    fsq_status st = fsq_trainer_forward(t, "train", indices, count, 1, log);
+    fsq_status st = fsq_trainer_forward(t, split, indices, count, 1, log);
     if (st != FSQ_OK) return st;
   }
   fsq_ctx_reset(t->ctx);

@@ -14,3 +14,11 @@ components_criterions_label_smoothed_cross_entropy_label_smoothed_cross_entropy_
 FSQ_STAGED += criterions:label_smoothed_cross_entropy:$(crit_lsce_version):components/criterions/label_smoothed_cross_entropy/label_smoothed_cross_entropy.la
 FSQ_STAGED_LA += components/criterions/label_smoothed_cross_entropy/label_smoothed_cross_entropy.la
 
+
+# Both criterions against PyTorch (scripts/fixtures/make_criterion_fixtures.py).
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_criterions
+TESTS += tests/unit/test_criterions
+endif
+EXTRA_DIST += tests/fixtures/criterions/criterion_cases.txt \
+	scripts/fixtures/make_criterion_fixtures.py
