@@ -4,6 +4,7 @@ libfsq_la_SOURCES += \
 	framework/generate/bleu.c \
 	framework/generate/generate_internal.h \
 	framework/generate/generator.c \
+	framework/generate/load.c \
 	framework/generate/ngram.c \
 	framework/generate/post_process.c \
 	framework/generate/sacrebleu.c \
