@@ -36,3 +36,8 @@ fairseq_upgrade_LDADD = $(FSQ_PROGRAM_LIBS)
 bin_PROGRAMS += fairseq-train
 fairseq_train_SOURCES = framework/cli/fairseq_train.c
 fairseq_train_LDADD = $(FSQ_PROGRAM_LIBS)
+
+bin_PROGRAMS += fairseq-generate
+fairseq_generate_SOURCES = framework/cli/fairseq_generate.c framework/cli/cli_text.c \
+	framework/cli/cli_text.h
+fairseq_generate_LDADD = $(FSQ_PROGRAM_LIBS)
