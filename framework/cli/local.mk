@@ -41,3 +41,6 @@ bin_PROGRAMS += fairseq-generate
 fairseq_generate_SOURCES = framework/cli/fairseq_generate.c framework/cli/cli_text.c \
 	framework/cli/cli_text.h
 fairseq_generate_LDADD = $(FSQ_PROGRAM_LIBS)
+# End to end with the test component tests/components/bigram.c.
+TESTS += tests/e2e/test_generate_bigram.sh
+EXTRA_DIST += tests/e2e/test_generate_bigram.sh
