@@ -130,6 +130,8 @@ static fsq_status open_output(gen_run *r) {
     r->out = stdout;
     return fsq_error(FSQ_ERR_IO, "%s: %s", path, strerror(errno));
   }
+  setvbuf(r->out, NULL, _IOLBF, 0); /* fairseq opens it with buffering=1 */
+  fsq_log_set_stream(r->out);       /* _main's logging.basicConfig(stream=output_file) */
   return FSQ_OK;
 }
 
@@ -285,6 +287,7 @@ static fsq_status setup(gen_run *r, int argc, char **argv) {
   const char *scoring = "bleu";
   fsq_json_get_string(cfg, "scoring", &scoring);
   r->sacrebleu = strcmp(scoring, "sacrebleu") == 0;
+  if ((s = open_output(r)) != FSQ_OK) return s;
   fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN));
   fsq_log_info(LOGGER, "loading model(s) from %s", path);
   json_object *over = task_overrides(r->c, argc, argv);
@@ -302,30 +305,14 @@ static fsq_status setup(gen_run *r, int argc, char **argv) {
   r->words = fsq_word_ids_new();
   if ((r->sacrebleu ? (void *)r->sb : (void *)r->bleu) == NULL || r->words == NULL)
     return fsq_error(FSQ_ERR_NOMEM, "out of memory");
-  return open_output(r);
-}
-
-/* Prints an integer with thousands separators ("{:,}"). */
-static void commas(int64_t n, char *buf, size_t size) {
-  char digits[32];
-  snprintf(digits, sizeof digits, "%lld", (long long)(n < 0 ? -n : n));
-  size_t len = strlen(digits), o = 0;
-  if (n < 0 && o + 1 < size) buf[o++] = '-';
-  for (size_t i = 0; i < len && o + 2 < size; i++) {
-    if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
-    buf[o++] = digits[i];
-  }
-  buf[o] = '\0';
+  return FSQ_OK;
 }
 
 static fsq_status finish(gen_run *r) {
-  char ns[32], nt[32];
-  commas(r->num_sentences, ns, sizeof ns);
-  commas(r->gen_tokens, nt, sizeof nt);
   double t = r->gen_time;
   fsq_log_info(LOGGER, "NOTE: hypothesis and token scores are output in base 2");
-  fsq_log_info(LOGGER, "Translated %s sentences (%s tokens) in %.1fs (%.2f sentences/s, %.2f tokens/s)",
-               ns, nt, t, t > 0 ? (double)r->num_sentences / t : 0.0,
+  fsq_log_info(LOGGER, "Translated %lld sentences (%lld tokens) in %.1fs (%.2f sentences/s, %.2f tokens/s)",
+               (long long)r->num_sentences, (long long)r->gen_tokens, t, t > 0 ? (double)r->num_sentences / t : 0.0,
                t > 0 ? (double)r->gen_tokens / t : 0.0);
   if (!r->has_target) return FSQ_OK;
   char result[512];
@@ -393,7 +380,10 @@ static fsq_status generate_all(gen_run *r) {
 }
 
 static void run_free(gen_run *r) {
-  if (r->out != NULL && r->out != stdout) fclose(r->out);
+  if (r->out != NULL && r->out != stdout) {
+    fsq_log_set_stream(NULL);
+    fclose(r->out);
+  }
   fsq_generator_destroy(r->gen);
   fsq_loaded_models_free(&r->lm);
   fsq_bleu_free(r->bleu);
