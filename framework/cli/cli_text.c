@@ -1,6 +1,7 @@
 /* cli_text.c: see cli_text.h. */
 #include "cli/cli_text.h"
 
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,4 +111,21 @@ void fsq_cli_py_float_repr(double x, char *buf, size_t size) {
     strcat(out, ex);
   }
   snprintf(buf, size, "%s", out);
+}
+
+json_object *fsq_cli_task_overrides(const fsq_config *c, int argc, char **argv) {
+  json_object *given = NULL, *pos = NULL, *over = json_object_new_object();
+  const fsq_registry_entry *task = c->chosen[FSQ_KIND_TASK];
+  if (fsq_options_parse(c->options, argc, argv, &given, &pos) == FSQ_OK && task != NULL &&
+      task->component->options != NULL) {
+    for (const fsq_option *o = task->component->options; o->name != NULL; o++) {
+      char key[128];
+      json_object *v;
+      fsq_option_key(o->name, key, sizeof key);
+      if (json_object_object_get_ex(given, key, &v)) json_object_object_add(over, key, json_object_get(v));
+    }
+  }
+  json_object_put(given);
+  json_object_put(pos);
+  return over;
 }

@@ -37,26 +37,7 @@ static const fsq_option generate_options[] = {
     {"remove-bpe", FSQ_OPT_BOOL, NULL, "the same as --post-process \"@@ \"", NULL, NULL},
     {"quiet", FSQ_OPT_BOOL, NULL, "only print final scores", NULL, NULL},
     {"results-path", FSQ_OPT_STRING, NULL, "path to save eval results (generate-SUBSET.txt)", NULL, NULL},
-    /* generation */
-    {"beam", FSQ_OPT_INT, "5", "beam size", NULL, NULL},
-    {"nbest", FSQ_OPT_INT, "1", "number of hypotheses to output", NULL, NULL},
-    {"max-len-a", FSQ_OPT_FLOAT, "0", "generate sequences of maximum length ax + b, where x is the source length", NULL, NULL},
-    {"max-len-b", FSQ_OPT_INT, "200", "generate sequences of maximum length ax + b, where x is the source length", NULL, NULL},
-    {"min-len", FSQ_OPT_INT, "1", "minimum generation length", NULL, NULL},
-    {"match-source-len", FSQ_OPT_BOOL, NULL, "generations should match the source length", NULL, NULL},
-    {"unnormalized", FSQ_OPT_BOOL, NULL, "compare unnormalized hypothesis scores", NULL, NULL},
-    {"lenpen", FSQ_OPT_FLOAT, "1", "length penalty: <1.0 favors shorter, >1.0 favors longer sentences", NULL, NULL},
-    {"unkpen", FSQ_OPT_FLOAT, "0", "unknown word penalty: <0 produces more unks, >0 produces fewer", NULL, NULL},
-    {"score-reference", FSQ_OPT_BOOL, NULL, "just score the reference translation", NULL, NULL},
-    {"prefix-size", FSQ_OPT_INT, "0", "initialize generation by target prefix of given length", NULL, NULL},
-    {"no-repeat-ngram-size", FSQ_OPT_INT, "0", "ngram blocking such that this size ngram cannot be repeated in the generation", NULL, NULL},
-    {"sampling", FSQ_OPT_BOOL, NULL, "sample hypotheses instead of using beam search", NULL, NULL},
-    {"sampling-topk", FSQ_OPT_INT, "-1", "sample from top K likely next words instead of all words", NULL, NULL},
-    {"sampling-topp", FSQ_OPT_FLOAT, "-1.0", "sample from the smallest set whose cumulative probability mass exceeds p for next words", NULL, NULL},
-    {"temperature", FSQ_OPT_FLOAT, "1.0", "temperature for generation", NULL, NULL},
-    {"diverse-beam-groups", FSQ_OPT_INT, "-1", "number of groups for Diverse Beam Search", NULL, NULL},
-    {"diverse-beam-strength", FSQ_OPT_FLOAT, "0.5", "strength of diversity penalty for Diverse Beam Search", NULL, NULL},
-    {"diversity-rate", FSQ_OPT_FLOAT, "-1.0", "strength of diversity penalty for Diverse Siblings Search", NULL, NULL},
+    FSQ_CLI_GENERATION_OPTIONS,
     /* scoring */
     {"scoring", FSQ_OPT_CHOICE, "bleu", "scoring to use", scorings, NULL},
     FSQ_OPTION_END};
@@ -67,24 +48,6 @@ static int usage_error(const char *msg) {
   fprintf(stderr, "usage: fairseq-generate [-h] DATA --path PATH [options]\n");
   fprintf(stderr, "fairseq-generate: error: %s\n", msg);
   return 2;
-}
-
-/* The task options the user gave: they replace the checkpoint's. */
-static json_object *task_overrides(const fsq_config *c, int argc, char **argv) {
-  json_object *given = NULL, *pos = NULL, *over = json_object_new_object();
-  const fsq_registry_entry *task = c->chosen[FSQ_KIND_TASK];
-  if (fsq_options_parse(c->options, argc, argv, &given, &pos) == FSQ_OK && task != NULL &&
-      task->component->options != NULL) {
-    for (const fsq_option *o = task->component->options; o->name != NULL; o++) {
-      char key[128];
-      json_object *v;
-      fsq_option_key(o->name, key, sizeof key);
-      if (json_object_object_get_ex(given, key, &v)) json_object_object_add(over, key, json_object_get(v));
-    }
-  }
-  json_object_put(given);
-  json_object_put(pos);
-  return over;
 }
 
 typedef struct gen_run {
@@ -290,7 +253,7 @@ static fsq_status setup(gen_run *r, int argc, char **argv) {
   if ((s = open_output(r)) != FSQ_OK) return s;
   fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN));
   fsq_log_info(LOGGER, "loading model(s) from %s", path);
-  json_object *over = task_overrides(r->c, argc, argv);
+  json_object *over = fsq_cli_task_overrides(r->c, argc, argv);
   s = fsq_generate_load_models(path, data, over, r->c->registry, &r->lm);
   json_object_put(over);
   if (s != FSQ_OK) return s;

@@ -46,3 +46,8 @@ TESTS += tests/e2e/test_generate_bigram.sh
 EXTRA_DIST += tests/e2e/test_generate_bigram.sh
 # Needs the transformer's inference ops: shipped, not yet in TESTS.
 EXTRA_DIST += tests/e2e/test_generate_toy.sh
+
+bin_PROGRAMS += fairseq-interactive
+fairseq_interactive_SOURCES = framework/cli/fairseq_interactive.c framework/cli/cli_text.c \
+	framework/cli/cli_text.h
+fairseq_interactive_LDADD = $(FSQ_PROGRAM_LIBS)

@@ -4,8 +4,8 @@
 # then check fairseq's output format (S/T/H/D/P lines, one of each per test
 # sentence, H and D scores equal, one P score per token and </s>), the
 # closing lines, --nbest ordering, --quiet, --results-path, --score-reference,
-# seeded --sampling, an ensemble of the same checkpoint twice, and the
-# errors (unknown flag refused by name, a missing checkpoint named).
+# seeded --sampling, an ensemble of the same checkpoint twice,
+# fairseq-interactive on the raw lines, and the errors (unknown flag refused by name, a missing checkpoint named).
 set -eu
 : "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
 gen=$FSQ_BUILD_DIR/fairseq-generate
@@ -85,6 +85,21 @@ cmp -s "$tmp/s1" "$tmp/s2" || fail "--sampling with one seed differs"
 "$gen" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck:$ck" --max-tokens 4096 | grep '^H-' | cut -f1,3 > "$tmp/e2"
 grep '^H-' "$tmp/out" | cut -f1,3 > "$tmp/e1"
 cmp -s "$tmp/e1" "$tmp/e2" || fail "ensemble of one checkpoint twice differs"
+
+# fairseq-interactive on the raw test lines translates as fairseq-generate
+# does with one sentence per batch (both batch one sentence by default)
+int=$FSQ_BUILD_DIR/fairseq-interactive
+head -n 5 "$tmp/text/test.src" | "$int" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck" --beam 3 > "$tmp/int" ||
+  fail "fairseq-interactive"
+[ "$(grep -c '^W-[0-9]*	[0-9]*\.[0-9][0-9][0-9]	seconds$' "$tmp/int")" -eq 5 ] || fail "interactive W- lines"
+grep -q 'fairseq_cli.interactive | Total time: [0-9.]* seconds; translation time: [0-9.]*$' "$tmp/int" ||
+  fail "interactive Total time line"
+run --beam 3 --batch-size 1 | grep -E '^[SHP]-[0-4]	' | sort > "$tmp/g5"
+grep -E '^[SHP]-[0-4]	' "$tmp/int" | sort > "$tmp/i5"
+cmp -s "$tmp/g5" "$tmp/i5" || { diff "$tmp/g5" "$tmp/i5" | head; fail "interactive differs from generate"; }
+head -n 5 "$tmp/text/test.src" | "$int" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck" --beam 3 \
+  --buffer-size 5 --max-tokens 4096 | grep '^H-' > "$tmp/ib" || fail "interactive --buffer-size"
+[ "$(wc -l < "$tmp/ib")" -eq 5 ] || fail "interactive --buffer-size lost sentences"
 
 # errors
 status=0
