@@ -206,6 +206,7 @@ fsq_status fsq_generator_create(const fsq_gen_model *models, int n_models, int64
     fsq_generator_destroy(g);
     return st;
   }
+  memset(g->div_buf, 0, V * sizeof(float)); /* diverse beam: kept zero between sentences */
   *out = g;
   return FSQ_OK;
 }
