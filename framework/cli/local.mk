@@ -51,3 +51,11 @@ bin_PROGRAMS += fairseq-interactive
 fairseq_interactive_SOURCES = framework/cli/fairseq_interactive.c framework/cli/cli_text.c \
 	framework/cli/cli_text.h
 fairseq_interactive_LDADD = $(FSQ_PROGRAM_LIBS)
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_cli_text
+tests_unit_test_cli_text_SOURCES = tests/unit/test_cli_text.c framework/cli/cli_text.c
+tests_unit_test_cli_text_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_cli_text_LDADD = $(FSQ_TEST_LIBS)
+TESTS += tests/unit/test_cli_text
+endif
