@@ -13,6 +13,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/fsq-generate-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 fail() { echo "FAIL: $*"; exit 1; }
 
+# A private copy of the staged components: another test's `make install`
+# relinks them while tests run in parallel.
+if [ -n "${FSQ_COMPONENT_PATH:-}" ] && [ -d "$FSQ_COMPONENT_PATH" ]; then
+  cp -rL "$FSQ_COMPONENT_PATH" "$tmp/components"
+  FSQ_COMPONENT_PATH=$tmp/components
+  export FSQ_COMPONENT_PATH
+fi
 mkdir -p "$tmp/tree/models/bigram/1.0.0"
 cp "$FSQ_BUILD_DIR/tests/components/.libs/bigram.so" "$tmp/tree/models/bigram/1.0.0/bigram.so"
 FSQ_BUILD_DIR=$FSQ_BUILD_DIR "$FSQ_SOURCE_DIR/scripts/make-toy-corpus" "$tmp/text" 300 3 > /dev/null
