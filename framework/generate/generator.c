@@ -105,9 +105,8 @@ void fsq_gen_options_default(fsq_gen_options *o) {
 
 fsq_status fsq_gen_options_check(const fsq_gen_options *o) {
   if (o->beam < 1) return fsq_error(FSQ_ERR_INVALID, "--beam must be at least 1 (got %lld)", (long long)o->beam);
-  if (o->nbest < 1 || o->nbest > o->beam)
-    return fsq_error(FSQ_ERR_INVALID, "--nbest %lld: must be between 1 and --beam %lld",
-                     (long long)o->nbest, (long long)o->beam);
+  if (o->nbest < 1) /* above --beam it prints what there is, as fairseq */
+    return fsq_error(FSQ_ERR_INVALID, "--nbest must be at least 1 (got %lld)", (long long)o->nbest);
   int exclusive = (o->sampling != 0) + (o->diverse_beam_groups > 0) + (o->match_source_len != 0) +
                   (o->diversity_rate > 0);
   if (exclusive > 1) return fsq_error(FSQ_ERR_INVALID, "Provided Search parameters are mutually exclusive.");

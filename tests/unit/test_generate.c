@@ -776,7 +776,10 @@ static void test_generate_options_refuse_conflicts(void) {
   o.sampling_topk = 3;
   CU_ASSERT_EQUAL(fsq_generator_create(&gm, 1, m.V, &o, &g), FSQ_ERR_INVALID);
   fsq_gen_options_default(&o);
-  o.nbest = 6;
+  o.sampling = 1; /* --sampling requires --nbest to be equal to --beam */
+  CU_ASSERT_EQUAL(fsq_generator_create(&gm, 1, m.V, &o, &g), FSQ_ERR_INVALID);
+  fsq_gen_options_default(&o);
+  o.nbest = 0;
   CU_ASSERT_EQUAL(fsq_generator_create(&gm, 1, m.V, &o, &g), FSQ_ERR_INVALID);
   /* min_len above max_len is refused when generating */
   fsq_gen_options_default(&o);
