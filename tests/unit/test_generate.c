@@ -502,6 +502,36 @@ static void test_generate_prefix_tokens(void) {
   fsq_generator_destroy(g);
 }
 
+/* A prefix that ends in </s> (target shorter than --prefix-size): every
+ * beam copies the first, so each hypothesis is the prefix itself. */
+static void test_generate_prefix_with_eos_replicates_first_beam(void) {
+  fsq_model m;
+  mock_init(&m, 12, 17, 2.0f);
+  fsq_gen_options o;
+  fsq_gen_options_default(&o);
+  o.beam = o.nbest = 3;
+  o.max_len_b = 6;
+  fsq_generator *g = make_gen(&m, 1, &o);
+  int64_t src[2] = {5, 2};
+  int64_t prefix[3] = {9, FSQ_DICT_EOS, FSQ_DICT_PAD};
+  if (g != NULL && fsq_generator_generate(g, src, 1, 2, NULL, prefix, 3) == FSQ_OK) {
+    float lp0[MAXV], lp1[MAXV];
+    mock_lprobs(&m, src_key(src, 2), FSQ_DICT_EOS, lp0);
+    mock_lprobs(&m, src_key(src, 2), 9, lp1);
+    CU_ASSERT_EQUAL(fsq_generator_hypo_count(g, 0), 3);
+    for (int64_t j = 0; j < fsq_generator_hypo_count(g, 0); j++) {
+      const fsq_hypo *h = fsq_generator_hypo(g, 0, j);
+      CU_ASSERT_EQUAL(h->len, 2);
+      CU_ASSERT_EQUAL(h->tokens[0], 9);
+      CU_ASSERT_EQUAL(h->tokens[1], FSQ_DICT_EOS);
+      CU_ASSERT_DOUBLE_EQUAL(h->score, (lp0[9] + lp1[FSQ_DICT_EOS]) / 2, TOL);
+    }
+  } else {
+    CU_FAIL("generate with an eos prefix failed");
+  }
+  fsq_generator_destroy(g);
+}
+
 static void test_generate_unk_penalty(void) {
   fsq_model m;
   mock_init(&m, 10, 7, 0.5f);
@@ -584,6 +614,54 @@ static void test_generate_sampling_seeded_and_topk1_greedy(void) {
     if (s && gr && generate(s, src, 2, 2) && generate(gr, src, 2, 2)) CU_ASSERT(same_hypos(s, gr, 2, TOL));
     fsq_generator_destroy(s);
     fsq_generator_destroy(gr);
+  }
+}
+
+/* Top-k sampling draws its first tokens among the k best only, and top-p
+ * among the smallest set whose mass reaches p. */
+static void test_generate_sampling_topk_topp_restrict_tokens(void) {
+  fsq_model m;
+  mock_init(&m, 16, 18, 1.0f);
+  int64_t src[2] = {5, 2};
+  float lp[MAXV];
+  mock_lprobs(&m, src_key(src, 2), FSQ_DICT_EOS, lp);
+  lp[FSQ_DICT_EOS] = -INFINITY; /* min_len */
+  lp[FSQ_DICT_PAD] = -INFINITY;
+  int64_t order[MAXV];
+  for (int64_t i = 0; i < m.V; i++) order[i] = i;
+  for (int64_t i = 0; i < m.V; i++)
+    for (int64_t j = i + 1; j < m.V; j++)
+      if (lp[order[j]] > lp[order[i]]) {
+        int64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+  /* the top-p set for p = 0.3: smallest prefix whose mass reaches 0.3 */
+  float cum = 0;
+  int64_t np = 0;
+  while (np < m.V && cum < 0.3f) cum += expf(lp[order[np++]]);
+  for (int mode = 0; mode < 2; mode++) {
+    fsq_gen_options o;
+    fsq_gen_options_default(&o);
+    o.sampling = 1;
+    o.beam = o.nbest = 12;
+    o.max_len_b = 3;
+    o.seed = 5;
+    if (mode == 0) o.sampling_topk = 2;
+    else o.sampling_topp = 0.3;
+    int64_t allowed = mode == 0 ? 2 : np;
+    fsq_generator *g = make_gen(&m, 1, &o);
+    if (g != NULL && generate(g, src, 1, 2)) {
+      int seen_second = 0;
+      for (int64_t j = 0; j < fsq_generator_hypo_count(g, 0); j++) {
+        int64_t t0 = fsq_generator_hypo(g, 0, j)->tokens[0], ok = 0;
+        for (int64_t k = 0; k < allowed; k++) ok |= t0 == order[k];
+        CU_ASSERT(ok);
+        seen_second |= allowed > 1 && t0 != order[0];
+      }
+      if (allowed > 1) CU_ASSERT(seen_second); /* 12 draws: not all the first */
+    }
+    fsq_generator_destroy(g);
   }
 }
 
@@ -831,8 +909,10 @@ int main(void) {
       FSQ_TEST_CASE(test_generate_min_len_and_max_len),
       FSQ_TEST_CASE(test_generate_no_repeat_ngram),
       FSQ_TEST_CASE(test_generate_prefix_tokens),
+      FSQ_TEST_CASE(test_generate_prefix_with_eos_replicates_first_beam),
       FSQ_TEST_CASE(test_generate_unk_penalty),
       FSQ_TEST_CASE(test_generate_sampling_seeded_and_topk1_greedy),
+      FSQ_TEST_CASE(test_generate_sampling_topk_topp_restrict_tokens),
       FSQ_TEST_CASE(test_generate_diverse_beam_one_group_equals_beam),
       FSQ_TEST_CASE(test_generate_diverse_beam_two_groups_by_hand),
       FSQ_TEST_CASE(test_generate_ensemble_of_same_model_equals_model),
