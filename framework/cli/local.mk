@@ -40,3 +40,32 @@ fairseq_train_LDADD = $(FSQ_PROGRAM_LIBS)
 # the refusals of bad flags and checkpoints, and SIGKILL during saves.
 TESTS += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e2e/test_train_kill.sh
 EXTRA_DIST += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e2e/test_train_kill.sh
+
+bin_PROGRAMS += fairseq-generate
+fairseq_generate_SOURCES = framework/cli/fairseq_generate.c framework/cli/cli_text.c \
+	framework/cli/cli_text.h
+fairseq_generate_LDADD = $(FSQ_PROGRAM_LIBS)
+# End to end with the test component tests/components/bigram.c, and with a
+# Transformer trained on the toy corpus.
+TESTS += tests/e2e/test_generate_bigram.sh tests/e2e/test_generate_toy.sh
+EXTRA_DIST += tests/e2e/test_generate_bigram.sh tests/e2e/test_generate_toy.sh
+
+bin_PROGRAMS += fairseq-interactive
+fairseq_interactive_SOURCES = framework/cli/fairseq_interactive.c framework/cli/cli_text.c \
+	framework/cli/cli_text.h
+fairseq_interactive_LDADD = $(FSQ_PROGRAM_LIBS)
+
+bin_PROGRAMS += fairseq-validate
+fairseq_validate_SOURCES = framework/cli/fairseq_validate.c framework/cli/cli_text.c \
+	framework/cli/cli_text.h
+fairseq_validate_LDADD = $(FSQ_PROGRAM_LIBS)
+TESTS += tests/e2e/test_validate.sh
+EXTRA_DIST += tests/e2e/test_validate.sh
+
+if HAVE_CUNIT
+check_PROGRAMS += tests/unit/test_cli_text
+tests_unit_test_cli_text_SOURCES = tests/unit/test_cli_text.c framework/cli/cli_text.c
+tests_unit_test_cli_text_CFLAGS = $(FSQ_TEST_CFLAGS)
+tests_unit_test_cli_text_LDADD = $(FSQ_TEST_LIBS)
+TESTS += tests/unit/test_cli_text
+endif

@@ -39,3 +39,9 @@ tests_components_renamer_v2_la_SOURCES = tests/components/renamer.c
 tests_components_renamer_v2_la_CPPFLAGS = $(AM_CPPFLAGS) -DRENAMER_MAJOR=2
 tests_components_renamer_v2_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
 tests_components_renamer_v2_la_LIBADD = libfsq.la
+# bigram: a trainable model with the inference ops, for fairseq-generate's
+# end-to-end test (tests/e2e/test_generate_bigram.sh lays it out).
+check_LTLIBRARIES += tests/components/bigram.la
+tests_components_bigram_la_SOURCES = tests/components/bigram.c
+tests_components_bigram_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+tests_components_bigram_la_LIBADD = libfsq.la
