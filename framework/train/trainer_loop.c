@@ -230,8 +230,21 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
   return FSQ_OK;
 }
 
+/* DistributedDataParallel starts every rank from rank 0's parameters: they
+ * are initialized with the same seed everywhere (or restored from the same
+ * checkpoint), and this makes sure. */
+static fsq_status broadcast_params(fsq_trainer *t) {
+  for (size_t i = 0; t->world > 1 && i < t->n_params; i++) {
+    fsq_tensor *p = fsq_params_at(t->params, i);
+    fsq_status st = fsq_dist_broadcast(t->dist, p->data, (size_t)fsq_numel(p) * sizeof(float), 0);
+    if (st != FSQ_OK) return st;
+  }
+  return FSQ_OK;
+}
+
 fsq_status fsq_trainer_run(fsq_trainer *t) {
-  fsq_status st = open_train_iterator(t);
+  fsq_status st = broadcast_params(t);
+  if (st == FSQ_OK) st = open_train_iterator(t);
   if (st != FSQ_OK) return st;
   int stop = 0;
   while (!stop && (t->max_epoch <= 0 || t->epoch <= t->max_epoch)) {
