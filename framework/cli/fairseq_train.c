@@ -10,12 +10,16 @@
 
 #include "checkpoint/fsq_checkpoint.h"
 #include "registry/fsq_registry.h"
+#include "train/fsq_distributed.h"
 #include "train/fsq_trainer.h"
 #include "upgrade/fsq_upgrade.h"
 
 #define LOGGER "fairseq_cli.train"
 
 static const char *const log_formats[] = {"json", "none", "simple", "tqdm", NULL};
+static const char *const dist_backends[] = {"gloo", "mpi", "nccl", NULL};
+static const char *const ddp_backends[] = {"c10d", "fully_sharded", "legacy_ddp", "no_c10d",
+                                           "pytorch_ddp", "slowmo", NULL};
 
 static const fsq_option train_options[] = {
     /* common */
@@ -67,6 +71,13 @@ static const fsq_option train_options[] = {
     {"best-checkpoint-metric", FSQ_OPT_CHOICE, "loss", "metric to use for saving \"best\" checkpoints", (const char *const[]){"loss", NULL}, NULL},
     {"patience", FSQ_OPT_INT, "-1", "early stop training if valid performance doesn't improve for N consecutive validation runs", NULL, NULL},
     {"checkpoint-suffix", FSQ_OPT_STRING, "", "suffix to add to the checkpoint file name", NULL, NULL},
+    /* distributed training: the ranks are mpirun's */
+    {"distributed-world-size", FSQ_OPT_INT, NULL, "total number of GPUs across all nodes (here: ranks; must equal mpirun's -np)", NULL, NULL},
+    {"distributed-backend", FSQ_OPT_CHOICE, NULL, "distributed backend (gloo and mpi: MPI collectives on the CPU; nccl: not yet)", dist_backends, NULL},
+    {"distributed-no-spawn", FSQ_OPT_BOOL, NULL, "do not spawn multiple processes even if multiple GPUs are visible (mpirun starts the ranks)", NULL, NULL},
+    {"ddp-backend", FSQ_OPT_CHOICE, "pytorch_ddp", "DistributedDataParallel backend (gradients are summed across ranks in buckets)", ddp_backends, NULL},
+    {"bucket-cap-mb", FSQ_OPT_INT, "25", "bucket size for reduction", NULL, NULL},
+    {"heartbeat-timeout", FSQ_OPT_FLOAT, "-1", "kill the job if no progress is made in N seconds; set to -1 to disable (a silent rank is still declared lost after 300 s)", NULL, NULL},
     FSQ_OPTION_END};
 
 static const fsq_config_selector selectors[] = {
@@ -176,18 +187,80 @@ static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
   return restore_from(t, c, finetune, 1);
 }
 
+/* A lost or hung rank (fsq_dist's helper thread, or a collective's
+ * deadline): one line naming it, then the whole job ends. */
+static void on_dist_failure(const char *message, void *ctx) {
+  fsq_dist *dist = ctx;
+  fprintf(stderr, "fairseq-train: error: rank %d: %s\n", fsq_dist_rank(dist), message);
+  fflush(stderr);
+  fflush(stdout);
+  fsq_dist_abort(dist, 1);
+}
+
+/* The distributed flags against the job mpirun started. */
+static fsq_status check_dist_flags(const fsq_config *c, fsq_dist *dist) {
+  int64_t ws = 0, cap = 25;
+  const char *backend = NULL, *ddp = "pytorch_ddp";
+  fsq_json_get_string(c->cfg, "distributed_backend", &backend);
+  fsq_json_get_string(c->cfg, "ddp_backend", &ddp);
+  fsq_json_get_int64(c->cfg, "bucket_cap_mb", &cap);
+  if (fsq_json_get_int64(c->cfg, "distributed_world_size", &ws) == FSQ_OK && ws != fsq_dist_size(dist))
+    return fsq_error(FSQ_ERR_INVALID,
+                     "--distributed-world-size %lld, but this job has %d rank(s): the ranks are "
+                     "mpirun's (mpirun -np %lld fairseq-train ...), or leave the flag out",
+                     (long long)ws, fsq_dist_size(dist), (long long)ws);
+  if (backend != NULL && strcmp(backend, "nccl") == 0)
+    return fsq_error(FSQ_ERR_UNSUPPORTED,
+                     "--distributed-backend nccl: gradients are not reduced with NCCL yet (only "
+                     "its bootstrap exists, see docs/distributed.md); use mpi or gloo (both: MPI "
+                     "collectives on the CPU)");
+  if (strcmp(ddp, "fully_sharded") == 0 || strcmp(ddp, "slowmo") == 0)
+    return fsq_error(FSQ_ERR_UNSUPPORTED,
+                     "--ddp-backend %s: not implemented; every rank keeps the whole model and "
+                     "gradients are summed in buckets (use pytorch_ddp, c10d, legacy_ddp or "
+                     "no_c10d)", ddp);
+  if (cap < 1) return fsq_error(FSQ_ERR_INVALID, "--bucket-cap-mb %lld: must be >= 1", (long long)cap);
+  /* every rank must train the same model on the same data */
+  const char *text = json_object_to_json_string_ext(c->cfg, JSON_C_TO_STRING_PLAIN);
+  return fsq_dist_check_same(dist, text, strlen(text), "the configuration (flags)");
+}
+
 static int train(fsq_config *c) {
   fsq_trainer_parts parts;
   fsq_trainer *t = NULL;
-  fsq_status s = collect_parts(c, &parts);
+  fsq_dist *dist = NULL;
+  fsq_dist_options dopts;
+  fsq_dist_options_default(&dopts);
+  fsq_json_get_double(c->cfg, "heartbeat_timeout", &dopts.heartbeat_timeout);
+  fsq_status s = fsq_dist_init(&dopts, &dist);
+  if (s != FSQ_OK) {
+    fprintf(stderr, "fairseq-train: error: %s\n", fsq_error_message());
+    return 1;
+  }
+  int world = fsq_dist_size(dist), rank = fsq_dist_rank(dist);
+  /* only the master logs at INFO, as fairseq's distributed_utils sets up */
+  if (rank != 0 && fsq_log_get_level() < FSQ_LOG_WARNING) fsq_log_set_level(FSQ_LOG_WARNING);
+  fsq_dist_set_failure_handler(dist, on_dist_failure, dist);
+  s = check_dist_flags(c, dist);
+  if (s == FSQ_OK) s = collect_parts(c, &parts);
   if (s == FSQ_OK) {
     fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(c->cfg, JSON_C_TO_STRING_PLAIN));
     s = fsq_trainer_create(c->cfg, &parts, &t);
   }
   if (s == FSQ_OK) {
+    int64_t cap = 25;
+    fsq_json_get_int64(c->cfg, "bucket_cap_mb", &cap);
+    s = fsq_trainer_set_dist(t, dist, (size_t)cap << 20);
+    if (s == FSQ_OK && world > 1)
+      fsq_log_info("fairseq.distributed.utils",
+                   "distributed init: %d ranks over MPI (thread level %d), --bucket-cap-mb %lld, "
+                   "--heartbeat-timeout %g", world, fsq_dist_thread_level(dist), (long long)cap,
+                   dopts.heartbeat_timeout);
+  }
+  if (s == FSQ_OK) {
     const char *mt = json_object_to_json_string(json_object_object_get(c->cfg, "max_tokens"));
     const char *bs = json_object_to_json_string(json_object_object_get(c->cfg, "batch_size"));
-    fsq_log_info(LOGGER, "training on 1 devices (GPUs/TPUs)");
+    fsq_log_info(LOGGER, "training on %d devices (GPUs/TPUs)", world);
     fsq_log_info(LOGGER, "max tokens per device = %s and max sentences per device = %s",
                  strcmp(mt, "null") ? mt : "None", strcmp(bs, "null") ? bs : "None");
     s = restore(t, c);
@@ -195,7 +268,19 @@ static int train(fsq_config *c) {
   if (s == FSQ_OK) s = fsq_trainer_run(t);
   fsq_trainer_destroy(t);
   if (s != FSQ_OK) {
-    fprintf(stderr, "fairseq-train: error: %s\n", fsq_error_message());
+    if (world > 1) {
+      fprintf(stderr, "fairseq-train: error: rank %d: %s\n", rank, fsq_error_message());
+      fflush(stderr);
+      fflush(stdout);
+      fsq_dist_abort(dist, 1); /* ends every rank */
+    } else {
+      fprintf(stderr, "fairseq-train: error: %s\n", fsq_error_message());
+    }
+    fsq_dist_finalize(dist);
+    return 1;
+  }
+  if (fsq_dist_finalize(dist) != FSQ_OK) {
+    fprintf(stderr, "fairseq-train: error: rank %d: %s\n", rank, fsq_error_message());
     return 1;
   }
   return 0;

@@ -18,6 +18,7 @@ extern "C" {
 
 struct json_object;
 struct fsq_state;
+struct fsq_dist;
 
 typedef struct fsq_trainer_parts {
   const fsq_task_ops *task;
@@ -36,6 +37,14 @@ typedef struct fsq_trainer fsq_trainer;
 fsq_status fsq_trainer_create(struct json_object *cfg, const fsq_trainer_parts *parts,
                               fsq_trainer **out);
 void fsq_trainer_destroy(fsq_trainer *t);
+/* Data-parallel training (fairseq's DistributedDataParallel): this process
+ * is rank fsq_dist_rank(dist) of fsq_dist_size(dist). Each rank trains on its
+ * shard of every epoch's batches; after the last sub-batch of an update the
+ * gradients are summed across ranks in buckets of bucket_cap_bytes (fairseq's
+ * --bucket-cap-mb) and the criterion logs in f64, then normalized by the
+ * global sample size. Only rank 0 logs and writes checkpoints. Call after
+ * create, before restore and run; dist is borrowed and must outlive t. */
+fsq_status fsq_trainer_set_dist(fsq_trainer *t, struct fsq_dist *dist, size_t bucket_cap_bytes);
 /* Restores a loaded checkpoint: parameters, and unless the corresponding
  * --reset-* flag is set, optimizer state, scheduler, progress and meters. */
 fsq_status fsq_trainer_restore(fsq_trainer *t, struct fsq_state *state);

@@ -52,6 +52,13 @@ tests_mpi_dist_check_LDADD = libfsq.la $(JSONC_LIBS) -lm
 TESTS += tests/e2e/test_distributed.sh
 EXTRA_DIST += tests/e2e/test_distributed.sh
 
+# fairseq-train under mpirun: 2 ranks against 1, resume, a lost rank.
+check_PROGRAMS += tests/e2e/f32_close
+tests_e2e_f32_close_SOURCES = tests/e2e/f32_close.c
+tests_e2e_f32_close_LDADD = -lm
+TESTS += tests/e2e/test_train_distributed.sh
+EXTRA_DIST += tests/e2e/test_train_distributed.sh
+
 # scripts/bench-allreduce and its program.
 noinst_PROGRAMS += tests/mpi/bench_allreduce
 tests_mpi_bench_allreduce_SOURCES = tests/mpi/bench_allreduce.c

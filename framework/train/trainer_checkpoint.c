@@ -85,6 +85,8 @@ static fsq_status add_meta(fsq_trainer *t, fsq_state *st, int end_of_epoch, int 
   double best = better ? val : t->best;
   json_object_object_add(extra, "best", t->has_best || better ? json_object_new_double(best) : NULL);
   json_object_object_add(extra, "bad_validations", json_object_new_int64(t->bad_validations));
+  /* the iterator position counts batches of one rank's shard */
+  json_object_object_add(extra, "distributed_world_size", json_object_new_int64(t->world));
   return add_metrics(t, extra);
 }
 
@@ -134,7 +136,8 @@ static fsq_status write_files(fsq_trainer *t, fsq_state *st, char **names, size_
 }
 
 fsq_status fsq_trainer_save(fsq_trainer *t, int end_of_epoch, int has_val, double val) {
-  if (fsq_cfg_bool(t->cfg, "no_save")) return FSQ_OK;
+  /* only the master writes: every rank holds the same parameters */
+  if (fsq_cfg_bool(t->cfg, "no_save") || t->rank != 0) return FSQ_OK;
   const char *dir = fsq_cfg_string(t->cfg, "save_dir", "checkpoints");
   if (mkdir(dir, 0755) != 0 && errno != EEXIST)
     return fsq_error(FSQ_ERR_IO, "--save-dir %s: %s", dir, strerror(errno));
@@ -234,6 +237,38 @@ static fsq_status restore_optimizer(fsq_trainer *t, fsq_state *st) {
   return t->parts.optimizer->state_load(t->optimizer, opt);
 }
 
+/* The saved position counts batches of the saving rank's shard: with N
+ * ranks, index batches of every shard are the first index * N batches of the
+ * epoch's list. Resumed by M ranks, each shard continues at index * N / M,
+ * which exists when M divides index * N. (fairseq itself would skip index
+ * batches of the new shard, silently seeing other batches.) */
+static fsq_status shard_position(fsq_trainer *t, json_object *meta, int64_t epoch,
+                                 int64_t *index) {
+  json_object *extra;
+  int64_t saved = 1; /* files without the key were written by one process */
+  if (json_object_object_get_ex(meta, "extra_state", &extra) &&
+      fsq_json_get_int64(extra, "distributed_world_size", &saved) != FSQ_OK)
+    saved = 1;
+  if (saved < 1) return fsq_error(FSQ_ERR_FORMAT, "checkpoint distributed_world_size %lld < 1",
+                                  (long long)saved);
+  if (saved == t->world) return FSQ_OK;
+  int64_t global = *index * saved;
+  if (global % t->world != 0)
+    return fsq_error(FSQ_ERR_INVALID,
+                     "checkpoint saved by %lld rank(s) in the middle of epoch %lld, after %lld "
+                     "batches of its list: %d ranks cannot continue there (%d does not divide "
+                     "%lld); resume with %lld rank(s), a number of ranks dividing %lld, or "
+                     "--reset-dataloader (restarts the epoch)",
+                     (long long)saved, (long long)epoch, (long long)global, t->world, t->world,
+                     (long long)global, (long long)saved, (long long)global);
+  if (t->rank == 0)
+    fsq_log_info(LOGGER, "checkpoint saved by %lld rank(s) after %lld batches of epoch %lld: "
+                 "each of %d ranks continues at batch %lld of its shard", (long long)saved,
+                 (long long)global, (long long)epoch, t->world, (long long)(global / t->world));
+  *index = global / t->world;
+  return FSQ_OK;
+}
+
 /* fairseq's load_checkpoint: num_updates goes with the optimizer
  * (--reset-optimizer), the iterator position with --reset-dataloader, the
  * best score and patience with --reset-meters. */
@@ -254,6 +289,7 @@ static fsq_status restore_progress(fsq_trainer *t, fsq_state *st) {
     if ((s = restore_metrics(t, extra)) != FSQ_OK) return s;
   }
   if (fsq_cfg_bool(t->cfg, "reset_dataloader")) return FSQ_OK;
+  if (index > 0 && (s = shard_position(t, meta, epoch, &index)) != FSQ_OK) return s;
   /* an end-of-epoch save (index -1) continues with the next epoch */
   t->epoch = index < 0 ? epoch + 1 : epoch;
   t->resume_index = index < 0 ? 0 : (size_t)index;

@@ -2,6 +2,7 @@
 #ifndef FSQ_TRAINER_INTERNAL_H
 #define FSQ_TRAINER_INTERNAL_H
 
+#include "train/fsq_distributed.h"
 #include "train/fsq_grads.h"
 #include "train/fsq_meters.h"
 #include "train/fsq_trainer.h"
@@ -22,6 +23,10 @@ struct fsq_trainer {
   int64_t num_params;
   fsq_epoch_iter *train_iter; /* owned by the task */
   fsq_meters *inner, *epoch_meters;
+  /* data parallel (fsq_trainer_set_dist): a world of 1 without it */
+  fsq_dist *dist;        /* borrowed; NULL: one process */
+  fsq_reducer *reducer;  /* over the gradients, last parameter first */
+  int rank, world;
   /* options */
   int64_t max_tokens, batch_size, update_freq, max_epoch, max_update, log_interval;
   int64_t validate_interval, patience, bsz_mult;
@@ -30,7 +35,7 @@ struct fsq_trainer {
   fsq_log_format log_format;
   /* progress */
   int64_t epoch, num_updates;
-  size_t resume_index; /* batches of epoch already taken (restored) */
+  size_t resume_index; /* batches of epoch already taken (restored), of this rank's shard */
   double lr;
   int has_best;
   double best;
@@ -51,5 +56,7 @@ fsq_status fsq_trainer_forward(fsq_trainer *t, const char *split, const uint32_t
 fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_log *log,
                               double *gnorm, int *updated, int *end_of_epoch);
 fsq_status fsq_trainer_save(fsq_trainer *t, int end_of_epoch, int has_val, double val);
+/* Sums a criterion log over the ranks (f64); the identity in a world of 1. */
+fsq_status fsq_trainer_sum_log(fsq_trainer *t, fsq_criterion_log *log);
 
 #endif

@@ -39,21 +39,33 @@ static size_t training_stats(const fsq_trainer *t, const fsq_meters *m, fsq_stat
   return n + 1;
 }
 
-static int should_stop_early(fsq_trainer *t) {
-  if (t->max_update > 0 && t->num_updates >= t->max_update) return 1;
-  if (t->stop_time_hours > 0 && fsq_time_now() - t->start_time > t->stop_time_hours * 3600.0) {
+static fsq_status should_stop_early(fsq_trainer *t, int *stop) {
+  *stop = 0;
+  if (t->max_update > 0 && t->num_updates >= t->max_update) {
+    *stop = 1;
+    return FSQ_OK;
+  }
+  if (t->stop_time_hours <= 0) return FSQ_OK;
+  /* clocks differ between ranks: rank 0's decides for all */
+  int32_t late = fsq_time_now() - t->start_time > t->stop_time_hours * 3600.0;
+  if (t->world > 1) {
+    fsq_status st = fsq_dist_broadcast(t->dist, &late, sizeof late, 0);
+    if (st != FSQ_OK) return st;
+  }
+  if (late)
     fsq_log_info("fairseq_cli.train", "stopping training because --stop-time-hours=%g was reached",
                  t->stop_time_hours);
-    return 1;
-  }
-  return 0;
+  *stop = late != 0;
+  return FSQ_OK;
 }
 
 static fsq_status open_train_iterator(fsq_trainer *t) {
   int64_t max_src = 0, max_tgt = 0;
   t->parts.model->max_positions(t->model, &max_src, &max_tgt);
   fsq_batch_spec spec = {t->max_tokens, t->batch_size, t->bsz_mult > 0 ? t->bsz_mult : 1,
-                         max_src, max_tgt, 0, t->seed, 1, 1, 0};
+                         max_src, max_tgt, 0, t->seed, 1, t->world, t->rank};
+  /* fairseq's ShardedIterator: rank r takes batches r, r + N, ... of the
+   * epoch's shuffled list */
   return t->parts.task->get_batch_iterator(t->task, fsq_cfg_string(t->cfg, "train_subset", "train"),
                                            &spec, &t->train_iter);
 }
@@ -72,7 +84,7 @@ static fsq_status validate(fsq_trainer *t, double *valid_loss) {
     fsq_batch_spec spec = {t->max_tokens, t->batch_size, t->bsz_mult > 0 ? t->bsz_mult : 1,
                            max_src, max_tgt,
                            fsq_cfg_bool(t->cfg, "skip_invalid_size_inputs_valid_test"),
-                           t->seed, 0, 1, 0};
+                           t->seed, 0, t->world, t->rank};
     fsq_epoch_iter *it = NULL;
     fsq_status st = t->parts.task->get_batch_iterator(t->task, split, &spec, &it);
     if (st == FSQ_OK) st = fsq_epoch_iter_begin(it, 1);
@@ -80,14 +92,17 @@ static fsq_status validate(fsq_trainer *t, double *valid_loss) {
     if (m == NULL && st == FSQ_OK) st = fsq_error_code();
     const uint32_t *indices;
     size_t count;
+    /* each rank validates its shard; every step's logs are summed across
+     * ranks (a filler batch adds zeros), as fairseq gathers them */
     while (st == FSQ_OK && fsq_epoch_iter_next(it, &indices, &count)) {
-      if (count == 0) continue;
+      if (count == 0 && t->world == 1) continue;
       fsq_criterion_log log;
       memset(&log, 0, sizeof log);
       fsq_ctx_reset(t->ctx);
       fsq_ctx_set_training(t->ctx, 0);
       fsq_ctx_set_grad(t->ctx, 0);
-      st = fsq_trainer_forward(t, split, indices, count, 0, &log);
+      if (count > 0) st = fsq_trainer_forward(t, split, indices, count, 0, &log);
+      if (st == FSQ_OK) st = fsq_trainer_sum_log(t, &log);
       if (st == FSQ_OK) st = log_batch_metrics(t, m, &log);
     }
     fsq_ctx_reset(t->ctx);
@@ -195,7 +210,8 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
       fsq_meters_reset(t->inner);
     }
     end_of_epoch = index >= batches;
-    int stopping = should_stop_early(t);
+    int stopping = 0;
+    if ((st = should_stop_early(t, &stopping)) != FSQ_OK) return st;
     st = validate_and_save(t, end_of_epoch, stopping, stop, &validated, &valid_loss);
     if (st != FSQ_OK) return st;
     if (stopping) *stop = 1;
@@ -214,8 +230,21 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
   return FSQ_OK;
 }
 
+/* DistributedDataParallel starts every rank from rank 0's parameters: they
+ * are initialized with the same seed everywhere (or restored from the same
+ * checkpoint), and this makes sure. */
+static fsq_status broadcast_params(fsq_trainer *t) {
+  for (size_t i = 0; t->world > 1 && i < t->n_params; i++) {
+    fsq_tensor *p = fsq_params_at(t->params, i);
+    fsq_status st = fsq_dist_broadcast(t->dist, p->data, (size_t)fsq_numel(p) * sizeof(float), 0);
+    if (st != FSQ_OK) return st;
+  }
+  return FSQ_OK;
+}
+
 fsq_status fsq_trainer_run(fsq_trainer *t) {
-  fsq_status st = open_train_iterator(t);
+  fsq_status st = broadcast_params(t);
+  if (st == FSQ_OK) st = open_train_iterator(t);
   if (st != FSQ_OK) return st;
   int stop = 0;
   while (!stop && (t->max_epoch <= 0 || t->epoch <= t->max_epoch)) {
