@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoint/fsq_checkpoint.h"
+#include "cli/optimizer_overrides.h"
 #include "registry/fsq_registry.h"
 #include "train/fsq_distributed.h"
 #include "train/fsq_trainer.h"
@@ -54,6 +55,7 @@ static const fsq_option train_options[] = {
     /* checkpoint */
     {"save-dir", FSQ_OPT_STRING, "checkpoints", "path to save checkpoints", NULL, NULL},
     {"restore-file", FSQ_OPT_STRING, "checkpoint_last.fsq", "filename from which to load checkpoint", NULL, NULL},
+    {"optimizer-overrides", FSQ_OPT_STRING, "{}", "a dictionary used to override optimizer args when loading a checkpoint", NULL, NULL},
     {"finetune-from-model", FSQ_OPT_STRING, NULL, "finetune from a pretrained model; note that meters and lr scheduler will be reset", NULL, NULL},
     {"reset-dataloader", FSQ_OPT_BOOL, NULL, "if set, does not reload dataloader state from the checkpoint", NULL, NULL},
     {"reset-lr-scheduler", FSQ_OPT_BOOL, NULL, "if set, does not load lr scheduler state from the checkpoint", NULL, NULL},
@@ -152,15 +154,28 @@ static int cfg_flag(const fsq_config *c, const char *key) {
   return v;
 }
 
-/* fairseq's load_checkpoint: checkpoint_last in --save-dir unless another
- * --restore-file is given; on a first launch, --finetune-from-model. */
-static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
-  const char *file = "checkpoint_last.fsq", *dir = "checkpoints", *suffix = "", *finetune = NULL;
+/* The file to resume from: checkpoint_last{suffix}.fsq in --save-dir, or
+ * --restore-file. Returns whether it is checkpoint_last. */
+static int restore_path(const fsq_config *c, char *path, size_t size) {
+  const char *file = "checkpoint_last.fsq", *dir = "checkpoints", *suffix = "";
   fsq_json_get_string(c->cfg, "restore_file", &file);
   fsq_json_get_string(c->cfg, "save_dir", &dir);
   fsq_json_get_string(c->cfg, "checkpoint_suffix", &suffix);
-  fsq_json_get_string(c->cfg, "finetune_from_model", &finetune);
   int is_last = strcmp(file, "checkpoint_last.fsq") == 0;
+  if (is_last)
+    snprintf(path, size, "%s/checkpoint_last%s.fsq", dir, suffix);
+  else
+    snprintf(path, size, "%s", file);
+  return is_last;
+}
+
+/* fairseq's load_checkpoint: checkpoint_last in --save-dir unless another
+ * --restore-file is given; on a first launch, --finetune-from-model. */
+static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
+  const char *finetune = NULL;
+  fsq_json_get_string(c->cfg, "finetune_from_model", &finetune);
+  char path[4096];
+  int is_last = restore_path(c, path, sizeof path);
   if (finetune != NULL && (cfg_flag(c, "reset_optimizer") || cfg_flag(c, "reset_lr_scheduler") ||
                            cfg_flag(c, "reset_meters") || cfg_flag(c, "reset_dataloader")))
     return fsq_error(FSQ_ERR_INVALID, "--finetune-from-model can not be set together with either "
@@ -169,11 +184,6 @@ static fsq_status restore(fsq_trainer *t, const fsq_config *c) {
   if (finetune != NULL && !is_last)
     return fsq_error(FSQ_ERR_INVALID, "--finetune-from-model and --restore-file (non-default "
                                       "value) can not be specified together");
-  char path[4096];
-  if (is_last)
-    snprintf(path, sizeof path, "%s/checkpoint_last%s.fsq", dir, suffix);
-  else
-    snprintf(path, sizeof path, "%s", file);
   if (access(path, F_OK) == 0) return restore_from(t, c, path, 0);
   if (!is_last) return fsq_error(FSQ_ERR_NOT_FOUND, "--restore-file %s: no such file", path);
   if (finetune == NULL) {
@@ -225,6 +235,19 @@ static fsq_status check_dist_flags(const fsq_config *c, fsq_dist *dist) {
   return fsq_dist_check_same(dist, text, strlen(text), "the configuration (flags)");
 }
 
+/* fairseq applies --optimizer-overrides when it loads optimizer state, so
+ * only when a checkpoint will be restored (checkpoint_last or
+ * --restore-file; not --finetune-from-model, which resets the optimizer). */
+static fsq_status optimizer_overrides(fsq_config *c) {
+  const char *text = "{}";
+  fsq_json_get_string(c->cfg, "optimizer_overrides", &text);
+  char path[4096];
+  restore_path(c, path, sizeof path);
+  if (cfg_flag(c, "reset_optimizer") || access(path, F_OK) != 0) return FSQ_OK;
+  return fsq_apply_optimizer_overrides(c->cfg, c->chosen[FSQ_KIND_OPTIMIZER]->component->name,
+                                       text);
+}
+
 static int train(fsq_config *c) {
   fsq_trainer_parts parts;
   fsq_trainer *t = NULL;
@@ -243,6 +266,7 @@ static int train(fsq_config *c) {
   fsq_dist_set_failure_handler(dist, on_dist_failure, dist);
   s = check_dist_flags(c, dist);
   if (s == FSQ_OK) s = collect_parts(c, &parts);
+  if (s == FSQ_OK) s = optimizer_overrides(c);
   if (s == FSQ_OK) {
     fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(c->cfg, JSON_C_TO_STRING_PLAIN));
     s = fsq_trainer_create(c->cfg, &parts, &t);

@@ -34,7 +34,8 @@ fairseq_upgrade_SOURCES = framework/cli/fairseq_upgrade.c
 fairseq_upgrade_LDADD = $(FSQ_PROGRAM_LIBS)
 
 bin_PROGRAMS += fairseq-train
-fairseq_train_SOURCES = framework/cli/fairseq_train.c
+fairseq_train_SOURCES = framework/cli/fairseq_train.c framework/cli/optimizer_overrides.c \
+	framework/cli/optimizer_overrides.h
 fairseq_train_LDADD = $(FSQ_PROGRAM_LIBS)
 # Training on the toy corpus (loss threshold, same-seed repeat, exact resume)
 # the refusals of bad flags and checkpoints, and SIGKILL during saves.

@@ -80,5 +80,14 @@ expect "finetune with a reset" "can not be set together" \
 expect "finetune from nothing" "$tmp/none.fsq does not exist" \
   train "$tmp/bin" "$tmp/ft3" --finetune-from-model "$tmp/none.fsq"
 
+# --optimizer-overrides on resume: into the configuration the run logs.
+train "$tmp/bin" "$tmp/good" --max-update 3 --optimizer-overrides "{'betas': (0.8, 0.9), 'eps': 1e-6}" \
+  --log-format simple > "$tmp/ov.log" 2>&1 || { cat "$tmp/ov.log"; echo "FAIL: --optimizer-overrides"; fail=1; }
+grep -q '"adam_betas":"(0.80000000000000004, 0.90000000000000002)"' "$tmp/ov.log" &&
+  grep -q '"adam_eps":9.9999999999999995e-07' "$tmp/ov.log" ||
+  { grep fairseq_cli.train "$tmp/ov.log" | head -n 1; echo "FAIL: overrides not applied"; fail=1; }
+expect "override of an unknown parameter" "adam has no parameter 'momentum'" \
+  train "$tmp/bin" "$tmp/good" --max-update 4 --optimizer-overrides "{'momentum': 0.9}"
+
 [ "$fail" -eq 0 ] && echo "PASS: every bad input refused with one line"
 exit "$fail"
