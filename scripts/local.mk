@@ -12,3 +12,6 @@ dist_noinst_SCRIPTS += scripts/make-toy-corpus scripts/bench-preprocess scripts/
 dist_noinst_SCRIPTS += scripts/bench-gemm
 EXTRA_DIST += bench/gemm/bench_gemm.c bench/gemm/bench_gemm.h \
 	bench/gemm/backend_openblas.c bench/gemm/backend_dnnl.c bench/gemm/results
+# Running the suite under ASan + UBSan and under valgrind (README, Sanitizers).
+dist_noinst_SCRIPTS += scripts/check-sanitizers scripts/check-valgrind
+EXTRA_DIST += scripts/sanitizers/lsan.supp scripts/sanitizers/valgrind.supp

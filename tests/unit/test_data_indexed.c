@@ -139,6 +139,8 @@ static void expect_refused(void (*edit)(unsigned char *idx, size_t *isz, unsigne
   size_t isz, bsz;
   unsigned char *ib = read_all(idx, &isz), *bb = read_all(bin, &bsz);
   bb = realloc(bb, bsz + 16);
+  CU_ASSERT_FATAL(bb != NULL);
+  memset(bb + bsz, 0, 16); /* longer_bin writes 2 of these bytes */
   edit(ib, &isz, bb, &bsz);
   fsq_test_write_file(idx, ib, isz);
   fsq_test_write_file(bin, bb, bsz);
