@@ -23,14 +23,17 @@ train() { # log (exec: the background job is fairseq-train itself, kill reaches 
 
 last=0 resumed=0 had_checkpoint=0 seed=$$ i=0
 while [ "$i" -lt "$kills" ]; do
-  train "$tmp/run.log" &
+  # a log of its own: the shell may open (and truncate) the file after the
+  # wait below has started, which must never read the previous run's lines
+  log=$tmp/run$i.log
+  train "$log" &
   pid=$!
   # wait until the run has restored (or found nothing), so the kill lands in
   # training and saving whatever the machine's load, then a pseudo-random
   # pause of 50..549 ms (no $RANDOM in POSIX sh)
   waited=0
-  until grep -q "Loaded checkpoint\|No existing checkpoint found" "$tmp/run.log" 2> /dev/null; do
-    kill -0 "$pid" 2> /dev/null || { cat "$tmp/run.log"; echo "FAIL: run $i ended before training"; exit 1; }
+  until grep -q "Loaded checkpoint\|No existing checkpoint found" "$log" 2> /dev/null; do
+    kill -0 "$pid" 2> /dev/null || { cat "$log"; echo "FAIL: run $i ended before training"; exit 1; }
     waited=$((waited + 1))
     [ "$waited" -lt 1200 ] || { echo "FAIL: run $i did not restore within 60 s"; exit 1; }
     sleep 0.05
@@ -39,22 +42,23 @@ while [ "$i" -lt "$kills" ]; do
   sleep "$(printf '0.%03d' $(( 50 + seed % 500 )))"
   kill -KILL "$pid" 2> /dev/null || true
   wait "$pid" 2> /dev/null || true
-  if grep -q "error" "$tmp/run.log"; then
-    cat "$tmp/run.log"; echo "FAIL: run $i failed before it was killed"; exit 1
+  if grep -q "error" "$log"; then
+    cat "$log"; echo "FAIL: run $i failed before it was killed"; exit 1
   fi
   if [ -e "$tmp/ckpt/checkpoint_last.fsq" ]; then
     "$FSQ_BUILD_DIR/fairseq-upgrade" "$tmp/ckpt/checkpoint_last.fsq" --check > "$tmp/check.log" 2>&1 ||
       { cat "$tmp/check.log"; echo "FAIL: checkpoint_last broken after kill $i"; exit 1; }
   fi
   # once a checkpoint exists every run resumes from it, never going back
-  loaded=$(sed -n 's/.*Loaded checkpoint .* @ \([0-9]*\) updates).*/\1/p' "$tmp/run.log")
+  loaded=$(sed -n 's/.*Loaded checkpoint .* @ \([0-9]*\) updates).*/\1/p' "$log")
   if [ -n "$loaded" ]; then
     [ "$loaded" -ge "$last" ] || { echo "FAIL: run $i resumed at $loaded, before $last"; exit 1; }
     last=$loaded resumed=$((resumed + 1))
   elif [ "$last" -gt 0 ] || [ "$had_checkpoint" -eq 1 ]; then
-    cat "$tmp/run.log"; echo "FAIL: run $i did not resume from checkpoint_last"; exit 1
+    cat "$log"; echo "FAIL: run $i did not resume from checkpoint_last"; exit 1
   fi
   [ -e "$tmp/ckpt/checkpoint_last.fsq" ] && had_checkpoint=1
+  rm -f "$log"
   i=$((i + 1))
 done
 # One more run, to the next update, must load the last checkpoint.
