@@ -31,13 +31,46 @@ fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
   return node;
 }
 
+/* A gradient buffer released by fsq_backward once its node has run; the
+ * list lives in the step arena and is dropped by fsq_ctx_reset. */
+struct grad_free {
+  struct grad_free *next;
+  size_t bytes;
+  void *data;
+};
+
 void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t) {
   if (!t || !t->requires_grad) return NULL;
   if (!t->grad) {
+    size_t bytes = (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype);
+    for (struct grad_free **p = &ctx->free_grads; *p; p = &(*p)->next) {
+      if ((*p)->bytes != bytes) continue;
+      t->grad = fsq_wrap(ctx, t->dtype, t->ndim, t->shape, (*p)->data);
+      if (!t->grad) return NULL;
+      *p = (*p)->next;
+      memset(t->grad->data, 0, bytes);
+      return t->grad->data;
+    }
     t->grad = fsq_zeros(ctx, t->dtype, t->ndim, t->shape);
     if (!t->grad) return NULL;
   }
   return t->grad->data;
+}
+
+/* The gradient of an op's output is dead once the op's backward has run
+ * (every consumer was recorded later, so ran earlier): its buffer serves
+ * the next gradient of the same size, as PyTorch frees non-leaf grads. A
+ * step then holds the activations plus a few live gradients instead of a
+ * gradient for every activation. */
+static void release_grad(fsq_ctx *ctx, fsq_tensor *t) {
+  if (!t || !t->grad) return;
+  struct grad_free *f = fsq_arena_alloc(ctx->arena, sizeof *f, 16);
+  if (!f) return; /* keep it: correct, only larger */
+  f->bytes = (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype);
+  f->data = t->grad->data;
+  f->next = ctx->free_grads;
+  ctx->free_grads = f;
+  t->grad = NULL;
 }
 
 fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss) {
@@ -55,6 +88,8 @@ fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss) {
     if (!n->out->grad && !(n->out2 && n->out2->grad)) continue; /* off the loss path */
     n->backward(ctx, n);
     if (ctx->status != FSQ_OK) return fsq_error_wrap(ctx->status, "backward");
+    release_grad(ctx, n->out);
+    release_grad(ctx, n->out2);
   }
   return FSQ_OK;
 }

@@ -30,6 +30,9 @@ struct fsq_ctx {
   uint64_t seed;
   uint64_t step;
   uint64_t dropout_calls;
+  size_t block_bytes; /* the arena's block size */
+  size_t high;        /* the most arena bytes one step has used */
+  struct grad_free *free_grads; /* released gradient buffers (autograd.c) */
 };
 
 /* Records the error in fsq_error and the context; returns NULL. */
