@@ -139,6 +139,19 @@ typedef struct fsq_kernels {
   void (*label_smoothed_nll_backward)(fsq_dtype t, int64_t n, int64_t v, void *dlprobs,
                                       const int64_t *target, double epsilon,
                                       int64_t ignore_index, double g_loss, double g_nll);
+
+  /* The same loss of log_softmax(logits) in one pass, without materializing
+   * the [N, V] log-probabilities: logits: [N, V]; lse: [N] receives each
+   * row's log-sum-exp (every row, ignored ones too), which backward reuses. */
+  void (*cross_entropy)(fsq_dtype t, int64_t n, int64_t v, const void *logits,
+                        const int64_t *target, double epsilon, int64_t ignore_index, void *lse,
+                        void *loss, void *nll);
+  /* dlogits += the gradient of g_loss * loss + g_nll * nll, from the logits
+   * and their lse: G - softmax * sum(G) with G the label_smoothed_nll one. */
+  void (*cross_entropy_backward)(fsq_dtype t, int64_t n, int64_t v, void *dlogits,
+                                 const void *logits, const void *lse, const int64_t *target,
+                                 double epsilon, int64_t ignore_index, double g_loss,
+                                 double g_nll);
 } fsq_kernels;
 
 /* The CPU backend, with the widest SIMD this processor supports (AVX-512,

@@ -184,7 +184,7 @@ fsq_tensor *fsq_gather(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *index);
  * when nll_out is given, nll_loss (shape []); both are differentiable. */
 fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor *target,
                                    double epsilon, int64_t ignore_index, fsq_tensor **nll_out);
-/* The same from logits: log_softmax then label_smoothed_nll (epsilon 0 is
+/* The same from logits: log_softmax then label_smoothed_nll, fused (epsilon 0 is
  * plain cross entropy, summed). */
 fsq_tensor *fsq_cross_entropy(fsq_ctx *ctx, fsq_tensor *logits, fsq_tensor *target,
                               double epsilon, int64_t ignore_index, fsq_tensor **nll_out);

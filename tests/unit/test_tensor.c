@@ -476,6 +476,43 @@ static void test_large_ops_agree_with_reference_loops(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* fsq_cross_entropy is fused; at a vocabulary's size (vectorized, threaded
+ * f32 paths) it agrees with log_softmax then label_smoothed_nll, in loss,
+ * nll and the logits' gradient. */
+static void test_large_cross_entropy_matches_log_softmax_then_nll(void) {
+  const int64_t n = 64, v = 1003, s[2] = {n, v}, ts[1] = {n};
+  fsq_params *p = fsq_params_create();
+  fsq_tensor *w = fsq_params_add(p, "w", FSQ_F32, 2, s);
+  int64_t tg[64];
+  fsq_rng rng = fsq_rng_make(5, 1);
+  for (int64_t i = 0; i < n * v; i++) ((float *)w->data)[i] = fsq_rng_uniform(&rng) * 8 - 4;
+  for (int64_t i = 0; i < n; i++) tg[i] = i % 9 == 4 ? 1 : (int64_t)(fsq_rng_uniform(&rng) * v) % v;
+  double loss[2], nll[2];
+  float *grad[2];
+  for (int fused = 0; fused < 2; fused++) {
+    fsq_ctx *ctx = fsq_ctx_create(0);
+    fsq_tensor *t = fsq_from_data(ctx, FSQ_I64, 1, ts, tg), *nl;
+    fsq_tensor *l = fused ? fsq_cross_entropy(ctx, w, t, 0.1, 1, &nl)
+                          : fsq_label_smoothed_nll(ctx, fsq_log_softmax(ctx, w), t, 0.1, 1, &nl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    loss[fused] = fsq_get(l, 0);
+    nll[fused] = fsq_get(nl, 0);
+    CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, fsq_add(ctx, l, fsq_scale(ctx, nl, 0.5))), FSQ_OK);
+    grad[fused] = malloc((size_t)(n * v) * sizeof(float));
+    memcpy(grad[fused], w->grad->data, (size_t)(n * v) * sizeof(float));
+    fsq_params_zero_grad(p);
+    fsq_ctx_destroy(ctx);
+  }
+  CU_ASSERT(fabs(loss[1] - loss[0]) < 1e-5 * fabs(loss[0]));
+  CU_ASSERT(fabs(nll[1] - nll[0]) < 1e-5 * fabs(nll[0]));
+  double worst = 0;
+  for (int64_t i = 0; i < n * v; i++) worst = fmax(worst, fabs((double)grad[1][i] - grad[0][i]));
+  CU_ASSERT(worst < 1e-6);
+  free(grad[0]);
+  free(grad[1]);
+  fsq_params_destroy(p);
+}
+
 /* Large enough for the tiled transpose path, forward (copy) and backward
  * (accumulate through the view's strides), checked element by element
  * through fsq_get on views, which reads strides without any kernel. */
@@ -580,6 +617,7 @@ int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_label_smoothed_nll_matches_hand_calculation),
       FSQ_TEST_CASE(test_cross_entropy_without_smoothing_is_nll),
+      FSQ_TEST_CASE(test_large_cross_entropy_matches_log_softmax_then_nll),
       FSQ_TEST_CASE(test_layer_norm_normalizes_rows),
       FSQ_TEST_CASE(test_softmax_applies_causal_and_padding_masks),
       FSQ_TEST_CASE(test_fully_masked_row_gives_zero_weights),

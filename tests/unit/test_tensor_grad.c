@@ -177,6 +177,12 @@ static fsq_tensor *op_cross_entropy(fsq_ctx *c, fsq_tensor **x) {
   static const int64_t ts[1] = {5};
   return fsq_cross_entropy(c, x[0], mk_i64(c, 1, ts, ls_target), 0.1, -100, NULL);
 }
+static fsq_tensor *op_cross_entropy_nll(fsq_ctx *c, fsq_tensor **x) {
+  static const int64_t ts[1] = {5};
+  fsq_tensor *nll;
+  fsq_tensor *loss = fsq_cross_entropy(c, x[0], mk_i64(c, 1, ts, ls_target), 0.1, -100, &nll);
+  return fsq_add(c, loss, fsq_scale(c, nll, 0.3));
+}
 
 static const op_row rows[] = {
     {"add_broadcast", op_add, 2, {3, 2}, {{3, 5, 7}, {5, 1}}, 0},
@@ -236,6 +242,7 @@ static const op_row rows[] = {
     {"lstm_cell_bias", op_lstm_bias, 5, {2, 2, 2, 2, 1}, {{3, 4}, {3, 4}, {8, 4}, {8, 2}, {8}}, 0},
     {"label_smoothed_nll", op_ls_nll, 1, {2}, {{5, 7}}, 0},
     {"cross_entropy", op_cross_entropy, 1, {2}, {{5, 7}}, 0},
+    {"cross_entropy_nll", op_cross_entropy_nll, 1, {2}, {{5, 7}}, 0},
 };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
