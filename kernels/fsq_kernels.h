@@ -146,12 +146,15 @@ typedef struct fsq_kernels {
   void (*cross_entropy)(fsq_dtype t, int64_t n, int64_t v, const void *logits,
                         const int64_t *target, double epsilon, int64_t ignore_index, void *lse,
                         void *loss, void *nll);
-  /* dlogits += the gradient of g_loss * loss + g_nll * nll, from the logits
-   * and their lse: G - softmax * sum(G) with G the label_smoothed_nll one. */
+  /* dlogits (+)= the gradient of g_loss * loss + g_nll * nll, from the logits
+   * and their lse: G - softmax * sum(G) with G the label_smoothed_nll one.
+   * Without accumulate, dlogits is written (ignored rows get 0). */
   void (*cross_entropy_backward)(fsq_dtype t, int64_t n, int64_t v, void *dlogits,
                                  const void *logits, const void *lse, const int64_t *target,
                                  double epsilon, int64_t ignore_index, double g_loss,
-                                 double g_nll);
+                                 double g_nll, int accumulate);
+  /* ReLU's backward from its output, in place: g[i] = y[i] > 0 ? g[i] : 0. */
+  void (*relu_mask)(fsq_dtype t, int64_t n, void *g, const void *y);
 } fsq_kernels;
 
 /* The CPU backend, with the widest SIMD this processor supports (AVX-512,

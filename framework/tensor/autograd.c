@@ -39,22 +39,30 @@ struct grad_free {
   void *data;
 };
 
-void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t) {
+void *fsq_grad_data_fresh(fsq_ctx *ctx, fsq_tensor *t, int *fresh) {
+  *fresh = 0;
   if (!t || !t->requires_grad) return NULL;
-  if (!t->grad) {
-    size_t bytes = (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype);
-    for (struct grad_free **p = &ctx->free_grads; *p; p = &(*p)->next) {
-      if ((*p)->bytes != bytes) continue;
-      t->grad = fsq_wrap(ctx, t->dtype, t->ndim, t->shape, (*p)->data);
-      if (!t->grad) return NULL;
-      *p = (*p)->next;
-      memset(t->grad->data, 0, bytes);
-      return t->grad->data;
-    }
-    t->grad = fsq_zeros(ctx, t->dtype, t->ndim, t->shape);
+  if (t->grad) return t->grad->data;
+  size_t bytes = (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype);
+  for (struct grad_free **p = &ctx->free_grads; *p; p = &(*p)->next) {
+    if ((*p)->bytes != bytes) continue;
+    t->grad = fsq_wrap(ctx, t->dtype, t->ndim, t->shape, (*p)->data);
     if (!t->grad) return NULL;
+    *p = (*p)->next;
+    *fresh = 1;
+    return t->grad->data;
   }
+  t->grad = fsq_empty(ctx, t->dtype, t->ndim, t->shape);
+  if (!t->grad) return NULL;
+  *fresh = 1;
   return t->grad->data;
+}
+
+void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t) {
+  int fresh;
+  void *g = fsq_grad_data_fresh(ctx, t, &fresh);
+  if (g && fresh) memset(g, 0, (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype));
+  return g;
 }
 
 /* The gradient of an op's output is dead once the op's backward has run

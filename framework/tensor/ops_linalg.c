@@ -30,25 +30,39 @@ static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
   fsq_dtype t = y->dtype;
   size_t es = fsq_dtype_size(t);
   const char *A = nd->saved[0], *B = nd->saved[1], *G = y->grad->data;
-  char *dA = fsq_grad_data(ctx, nd->in[0]), *dB = fsq_grad_data(ctx, nd->in[1]);
+  /* A gradient that does not exist yet is written (beta 0) instead of
+   * zeroed and then accumulated; a and b the same tensor accumulate. */
+  int fresh_a = 0, fresh_b = 0;
+  char *dA, *dB;
+  if (nd->in[0] == nd->in[1] || g.n == 0) {
+    dA = fsq_grad_data(ctx, nd->in[0]);
+    dB = fsq_grad_data(ctx, nd->in[1]);
+  } else {
+    dA = fsq_grad_data_fresh(ctx, nd->in[0], &fresh_a);
+    dB = fsq_grad_data_fresh(ctx, nd->in[1], &fresh_b);
+  }
   int64_t lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
   int64_t sa = g.m * g.k, sb = g.b_shared ? 0 : g.k * g.n, sy = g.m * g.n;
+  if (dB && fresh_b && g.batch == 0) memset(dB, 0, (size_t)(g.k * g.n) * es);
   for (int64_t i = 0; i < g.batch; i++) {
     const char *a = A + i * sa * (int64_t)es, *b = B + i * sb * (int64_t)es;
     const char *gy = G + i * sy * (int64_t)es;
     if (dA) {
       char *da = dA + i * sa * (int64_t)es;
+      double beta = fresh_a ? 0.0 : 1.0;
       if (!g.ta) /* dA[M,K] += dY[M,N] op(B)^T */
-        ctx->k->gemm(t, 0, !g.tb, g.m, g.k, g.n, 1.0, gy, g.n, b, ldb, 1.0, da, g.k);
+        ctx->k->gemm(t, 0, !g.tb, g.m, g.k, g.n, 1.0, gy, g.n, b, ldb, beta, da, g.k);
       else /* A stored [K,M]: dA += op(B) dY^T */
-        ctx->k->gemm(t, g.tb, 1, g.k, g.m, g.n, 1.0, b, ldb, gy, g.n, 1.0, da, g.m);
+        ctx->k->gemm(t, g.tb, 1, g.k, g.m, g.n, 1.0, b, ldb, gy, g.n, beta, da, g.m);
     }
     if (dB) {
       char *db = dB + i * sb * (int64_t)es;
+      /* a shared b sums over the batch: only the first product writes */
+      double beta = fresh_b && (i == 0 || !g.b_shared) ? 0.0 : 1.0;
       if (!g.tb) /* dB[K,N] += op(A)^T dY */
-        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, lda, gy, g.n, 1.0, db, g.n);
+        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, lda, gy, g.n, beta, db, g.n);
       else /* B stored [N,K]: dB += dY^T op(A) */
-        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, lda, 1.0, db, g.k);
+        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, lda, beta, db, g.k);
     }
   }
 }
@@ -103,6 +117,75 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
     mm_save(nd, &run);
     nd->saved[0] = A;
     nd->saved[1] = B;
+  }
+  return y;
+}
+
+/* ---- linear ---------------------------------------------------------------------- */
+/* saved[0] = contiguous x [M, K], saved[1] = contiguous w [N, K];
+ * i: M, N, K, relu, bias */
+static void linear_backward(fsq_ctx *ctx, fsq_node *nd) {
+  fsq_tensor *y = nd->out;
+  fsq_dtype t = y->dtype;
+  int64_t m = nd->i[0], n = nd->i[1], k = nd->i[2];
+  void *g = y->grad->data; /* [M, N] */
+  /* y's gradient is dead once this node has run (fsq_backward releases it),
+   * so ReLU's mask is applied to it in place */
+  if (nd->i[3]) ctx->k->relu_mask(t, m * n, g, y->data);
+  fsq_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->i[4] ? nd->in[2] : NULL;
+  int fresh_x = 0, fresh_w = 0;
+  void *dx, *dw;
+  if (x == w || n == 0 || m == 0) {
+    dx = fsq_grad_data(ctx, x);
+    dw = fsq_grad_data(ctx, w);
+  } else {
+    dx = fsq_grad_data_fresh(ctx, x, &fresh_x);
+    dw = fsq_grad_data_fresh(ctx, w, &fresh_w);
+  }
+  if (dx) /* dx[M, K] (+)= g[M, N] w[N, K] */
+    ctx->k->gemm(t, 0, 0, m, k, n, 1.0, g, n, nd->saved[1], k, fresh_x ? 0.0 : 1.0, dx, k);
+  if (dw) /* dw[N, K] (+)= g^T x */
+    ctx->k->gemm(t, 1, 0, n, k, m, 1.0, g, n, nd->saved[0], k, fresh_w ? 0.0 : 1.0, dw, k);
+  void *db = b ? fsq_grad_data(ctx, b) : NULL;
+  if (db) { /* db[N] += column sums of g */
+    int64_t shape[2] = {m, n}, ds[2] = {0, 1}, ss[2] = {n, 1};
+    ctx->k->copy(t, 2, shape, db, ds, g, ss, 1);
+  }
+}
+
+fsq_tensor *fsq_linear(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *w, fsq_tensor *bias, int relu) {
+  if (!x || !w) return NULL;
+  if (!fsq_check_float(ctx, x, "linear") || !fsq_check_float(ctx, w, "linear")) return NULL;
+  if (x->ndim < 1 || w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[1] ||
+      w->dtype != x->dtype ||
+      (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0] || bias->dtype != x->dtype)))
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "linear: want x [..., K], w [N, K], bias [N]");
+  int64_t n = w->shape[0], k = w->shape[1], m = 1;
+  for (int d = 0; d < x->ndim - 1; d++) m *= x->shape[d];
+  int64_t shape[FSQ_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof(shape));
+  shape[x->ndim - 1] = n;
+  const char *X = fsq_contig_data(ctx, x), *W = X ? fsq_contig_data(ctx, w) : NULL;
+  fsq_tensor *y = W ? fsq_empty(ctx, x->dtype, x->ndim, shape) : NULL;
+  if (!y) return NULL;
+  double beta = 0.0;
+  if (bias) { /* every row of y starts as the bias; the product adds to it */
+    int64_t bshape[2] = {m, n}, ds[2] = {n, 1}, ss[2] = {0, bias->stride[0]};
+    ctx->k->copy(x->dtype, 2, bshape, y->data, ds, bias->data, ss, 0);
+    beta = 1.0;
+  }
+  if (k == 0 && !bias) memset(y->data, 0, (size_t)(m * n) * fsq_dtype_size(x->dtype));
+  if (k > 0) ctx->k->gemm(x->dtype, 0, 1, m, n, k, 1.0, X, k, W, k, beta, y->data, n);
+  if (relu) ctx->k->unary(x->dtype, FSQ_UN_RELU, m * n, y->data, y->data, 0.0);
+  fsq_tensor *in[3] = {x, w, bias};
+  int n_in = bias ? 3 : 2;
+  if (fsq_needs_grad(ctx, n_in, in)) {
+    fsq_node *nd = fsq_record(ctx, y, linear_backward, n_in, in);
+    if (!nd) return NULL;
+    int64_t v[5] = {m, n, k, relu != 0, bias != NULL};
+    memcpy(nd->i, v, sizeof(v));
+    nd->saved[0] = X;
+    nd->saved[1] = W;
   }
   return y;
 }

@@ -275,12 +275,13 @@ fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor 
  * f[0] = epsilon; i[0] = ignore_index; out = loss, out2 = nll */
 static void cross_entropy_backward(fsq_ctx *ctx, fsq_node *n) {
   fsq_tensor *x = n->in[0];
-  void *g = fsq_grad_data(ctx, x);
+  int fresh;
+  void *g = fsq_grad_data_fresh(ctx, x, &fresh);
   if (!g) return;
   double g_loss = n->out->grad ? fsq_get(n->out->grad, 0) : 0.0;
   double g_nll = n->out2->grad ? fsq_get(n->out2->grad, 0) : 0.0;
   ctx->k->cross_entropy_backward(x->dtype, x->shape[0], x->shape[1], g, n->saved[1], n->saved[2],
-                                 n->saved[0], n->f[0], n->i[0], g_loss, g_nll);
+                                 n->saved[0], n->f[0], n->i[0], g_loss, g_nll, !fresh);
 }
 
 /* log_softmax and label_smoothed_nll as one op: the [N, V] log-probabilities

@@ -197,8 +197,13 @@ static void k_cross_entropy(fsq_dtype t, int64_t n, int64_t v, const void *x,
 }
 static void k_cross_entropy_backward(fsq_dtype t, int64_t n, int64_t v, void *dx, const void *x,
                                      const void *lse, const int64_t *target, double eps,
-                                     int64_t ignore, double g_loss, double g_nll) {
-  DISPATCH(cross_entropy_backward, t, n, v, dx, x, lse, target, eps, ignore, g_loss, g_nll);
+                                     int64_t ignore, double g_loss, double g_nll,
+                                     int accumulate) {
+  DISPATCH(cross_entropy_backward, t, n, v, dx, x, lse, target, eps, ignore, g_loss, g_nll,
+           accumulate);
+}
+static void k_relu_mask(fsq_dtype t, int64_t n, void *g, const void *y) {
+  DISPATCH(relu_mask, t, n, g, y);
 }
 
 #define FILL_NAME_(isa) fsq_kcpu_fill_##isa
@@ -230,4 +235,5 @@ void FILL_NAME(FSQ_ISA)(fsq_kernels *k) {
   k->label_smoothed_nll_backward = k_ls_nll_backward;
   k->cross_entropy = k_cross_entropy;
   k->cross_entropy_backward = k_cross_entropy_backward;
+  k->relu_mask = k_relu_mask;
 }
