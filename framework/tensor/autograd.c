@@ -44,11 +44,28 @@ void *fsq_grad_data_fresh(fsq_ctx *ctx, fsq_tensor *t, int *fresh) {
   if (!t || !t->requires_grad) return NULL;
   if (t->grad) return t->grad->data;
   size_t bytes = (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype);
+  /* a released buffer of the same size, else the front of the first larger
+   * one (the logits' gradient, released early in backward, then serves the
+   * layers' gradients) */
+  struct grad_free **pick = NULL;
   for (struct grad_free **p = &ctx->free_grads; *p; p = &(*p)->next) {
-    if ((*p)->bytes != bytes) continue;
-    t->grad = fsq_wrap(ctx, t->dtype, t->ndim, t->shape, (*p)->data);
+    if ((*p)->bytes == bytes) {
+      pick = p;
+      break;
+    }
+    if (!pick && (*p)->bytes > bytes) pick = p;
+  }
+  if (pick) {
+    struct grad_free *f = *pick;
+    size_t take = (bytes + 63) & ~(size_t)63;
+    t->grad = fsq_wrap(ctx, t->dtype, t->ndim, t->shape, f->data);
     if (!t->grad) return NULL;
-    *p = (*p)->next;
+    if (f->bytes > take) {
+      f->data = (char *)f->data + take;
+      f->bytes -= take;
+    } else {
+      *pick = f->next;
+    }
     *fresh = 1;
     return t->grad->data;
   }
