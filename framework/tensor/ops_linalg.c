@@ -11,25 +11,56 @@ typedef struct mm_geom {
   int64_t m, n, k; /* per call */
   int ta, tb;
   int b_shared; /* b is 2-D and used by every batch */
+  int64_t lda, ldb; /* leading dimensions of the stored operands */
 } mm_geom;
 
 static void mm_save(fsq_node *nd, const mm_geom *g) {
-  int64_t v[8] = {g->batch, g->m, g->n, g->k, g->ta, g->tb, g->b_shared, 0};
+  int64_t v[9] = {g->batch, g->m, g->n, g->k, g->ta, g->tb, g->b_shared, g->lda, g->ldb};
   memcpy(nd->i, v, sizeof(v));
 }
 
 static mm_geom mm_load(const fsq_node *nd) {
-  mm_geom g = {nd->i[0], nd->i[1], nd->i[2], nd->i[3], (int)nd->i[4], (int)nd->i[5], (int)nd->i[6]};
+  mm_geom g = {nd->i[0], nd->i[1], nd->i[2], nd->i[3], (int)nd->i[4], (int)nd->i[5], (int)nd->i[6],
+               nd->i[7], nd->i[8]};
   return g;
 }
 
-/* saved[0] = contiguous a, saved[1] = contiguous b */
+/* An operand read in place: each batch's matrix has unit stride along its
+ * last dim and a fixed stride (its leading dimension) along the other, as
+ * the heads of attention ([B, H, T, Dh] views of [T, B, H * Dh]) do; then
+ * *ld is that stride and off[i] the element offset of batch i. Otherwise
+ * (and for a plain contiguous x) 0: the caller uses a contiguous copy. */
+static int mm_strided(fsq_ctx *ctx, const fsq_tensor *x, int64_t batch, int64_t *ld,
+                      int64_t **off) {
+  int nd = x->ndim;
+  if (nd < 3 || fsq_is_contiguous(x) || x->stride[nd - 1] != 1 || x->shape[nd - 1] < 1 ||
+      x->stride[nd - 2] < x->shape[nd - 1])
+    return 0;
+  int64_t *o = fsq_ctx_alloc(ctx, (size_t)batch * sizeof(int64_t));
+  if (!o) return 0;
+  for (int64_t i = 0; i < batch; i++) {
+    int64_t rem = i, e = 0;
+    for (int d = nd - 3; d >= 0; d--) {
+      e += (rem % x->shape[d]) * x->stride[d];
+      rem /= x->shape[d];
+    }
+    o[i] = e;
+  }
+  *ld = x->stride[nd - 2];
+  *off = o;
+  return 1;
+}
+
+/* saved[0], saved[1]: a's and b's data (contiguous copies, or the views'
+ * storage); saved[2], saved[3]: per-batch element offsets into them (NULL:
+ * i * the matrix size). */
 static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
   mm_geom g = mm_load(nd);
   fsq_tensor *y = nd->out;
   fsq_dtype t = y->dtype;
   size_t es = fsq_dtype_size(t);
   const char *A = nd->saved[0], *B = nd->saved[1], *G = y->grad->data;
+  const int64_t *offa = nd->saved[2], *offb = nd->saved[3];
   /* A gradient that does not exist yet is written (beta 0) instead of
    * zeroed and then accumulated; a and b the same tensor accumulate. */
   int fresh_a = 0, fresh_b = 0;
@@ -41,28 +72,30 @@ static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
     dA = fsq_grad_data_fresh(ctx, nd->in[0], &fresh_a);
     dB = fsq_grad_data_fresh(ctx, nd->in[1], &fresh_b);
   }
-  int64_t lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
+  /* gradients are contiguous over the operands' logical shapes */
+  int64_t gda = g.ta ? g.m : g.k, gdb = g.tb ? g.k : g.n;
   int64_t sa = g.m * g.k, sb = g.b_shared ? 0 : g.k * g.n, sy = g.m * g.n;
   if (dB && fresh_b && g.batch == 0) memset(dB, 0, (size_t)(g.k * g.n) * es);
   for (int64_t i = 0; i < g.batch; i++) {
-    const char *a = A + i * sa * (int64_t)es, *b = B + i * sb * (int64_t)es;
+    const char *a = A + (offa ? offa[i] : i * sa) * (int64_t)es;
+    const char *b = B + (offb ? offb[i] : i * sb) * (int64_t)es;
     const char *gy = G + i * sy * (int64_t)es;
     if (dA) {
       char *da = dA + i * sa * (int64_t)es;
       double beta = fresh_a ? 0.0 : 1.0;
       if (!g.ta) /* dA[M,K] += dY[M,N] op(B)^T */
-        ctx->k->gemm(t, 0, !g.tb, g.m, g.k, g.n, 1.0, gy, g.n, b, ldb, beta, da, g.k);
+        ctx->k->gemm(t, 0, !g.tb, g.m, g.k, g.n, 1.0, gy, g.n, b, g.ldb, beta, da, gda);
       else /* A stored [K,M]: dA += op(B) dY^T */
-        ctx->k->gemm(t, g.tb, 1, g.k, g.m, g.n, 1.0, b, ldb, gy, g.n, beta, da, g.m);
+        ctx->k->gemm(t, g.tb, 1, g.k, g.m, g.n, 1.0, b, g.ldb, gy, g.n, beta, da, gda);
     }
     if (dB) {
       char *db = dB + i * sb * (int64_t)es;
       /* a shared b sums over the batch: only the first product writes */
       double beta = fresh_b && (i == 0 || !g.b_shared) ? 0.0 : 1.0;
       if (!g.tb) /* dB[K,N] += op(A)^T dY */
-        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, lda, gy, g.n, beta, db, g.n);
+        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, g.lda, gy, g.n, beta, db, gdb);
       else /* B stored [N,K]: dB += dY^T op(A) */
-        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, lda, beta, db, g.k);
+        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, g.lda, beta, db, gdb);
     }
   }
 }
@@ -73,7 +106,7 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
   if (a->dtype != b->dtype || a->ndim < 2 || b->ndim < 2)
     return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "matmul: need two float tensors of >= 2 dims and one dtype");
   int na = a->ndim, nb = b->ndim;
-  mm_geom g = {1, 0, 0, 0, trans_a != 0, trans_b != 0, nb == 2 && na > 2};
+  mm_geom g = {1, 0, 0, 0, trans_a != 0, trans_b != 0, nb == 2 && na > 2, 0, 0};
   g.m = a->shape[na - (g.ta ? 1 : 2)];
   g.k = a->shape[na - (g.ta ? 2 : 1)];
   int64_t kb = b->shape[nb - (g.tb ? 1 : 2)];
@@ -94,22 +127,31 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
   memcpy(shape, a->shape, sizeof(shape));
   shape[na - 2] = g.m;
   shape[na - 1] = g.n;
-  const char *A = fsq_contig_data(ctx, a), *B = fsq_contig_data(ctx, b);
-  fsq_tensor *y = A && B ? fsq_empty(ctx, a->dtype, na, shape) : NULL;
-  if (!y) return NULL;
   /* a shared weight under a plain a: one GEMM over all rows */
   mm_geom run = g;
   if (g.b_shared && !g.ta) {
     run.m *= g.batch;
     run.batch = 1;
   }
+  run.lda = run.ta ? run.m : run.k;
+  run.ldb = run.tb ? run.k : run.n;
+  /* batched operands are read in place when their matrices allow it (no
+   * copy of attention's heads), else from contiguous copies */
+  int64_t *offa = NULL, *offb = NULL;
+  const char *A = NULL, *B = NULL;
+  if (run.batch > 1 && mm_strided(ctx, a, run.batch, &run.lda, &offa)) A = a->data;
+  if (run.batch > 1 && !run.b_shared && mm_strided(ctx, b, run.batch, &run.ldb, &offb)) B = b->data;
+  if (!A) A = fsq_contig_data(ctx, a);
+  if (!B) B = fsq_contig_data(ctx, b);
+  fsq_tensor *y = A && B ? fsq_empty(ctx, a->dtype, na, shape) : NULL;
+  if (!y) return NULL;
   size_t es = fsq_dtype_size(a->dtype);
-  int64_t lda = run.ta ? run.m : run.k, ldb = run.tb ? run.k : run.n;
   int64_t sa = run.m * run.k, sb = run.b_shared ? 0 : run.k * run.n, sy = run.m * run.n;
   for (int64_t i = 0; i < run.batch; i++)
-    ctx->k->gemm(a->dtype, run.ta, run.tb, run.m, run.n, run.k, 1.0, A + i * sa * (int64_t)es,
-                 lda, B + i * sb * (int64_t)es, ldb, 0.0, (char *)y->data + i * sy * (int64_t)es,
-                 run.n);
+    ctx->k->gemm(a->dtype, run.ta, run.tb, run.m, run.n, run.k, 1.0,
+                 A + (offa ? offa[i] : i * sa) * (int64_t)es, run.lda,
+                 B + (offb ? offb[i] : i * sb) * (int64_t)es, run.ldb, 0.0,
+                 (char *)y->data + i * sy * (int64_t)es, run.n);
   fsq_tensor *in[2] = {a, b};
   if (fsq_needs_grad(ctx, 2, in)) {
     fsq_node *nd = fsq_record(ctx, y, matmul_backward, 2, in);
@@ -117,6 +159,8 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
     mm_save(nd, &run);
     nd->saved[0] = A;
     nd->saved[1] = B;
+    nd->saved[2] = offa;
+    nd->saved[3] = offb;
   }
   return y;
 }

@@ -148,6 +148,15 @@ static fsq_tensor *op_linear_residual(fsq_ctx *c, fsq_tensor **x) {
 }
 /* one tensor as both operands: both gradients accumulate into one buffer */
 static fsq_tensor *op_mm_self(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[0], 0, 1); }
+/* batched over heads of permuted views, read in place ([B, T, H, D] -> [B, H, T, D]) */
+static fsq_tensor *op_mm_heads(fsq_ctx *c, fsq_tensor **x) {
+  static const int perm[4] = {0, 2, 1, 3};
+  return fsq_matmul(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 0, 1);
+}
+static fsq_tensor *op_mm_heads_ta(fsq_ctx *c, fsq_tensor **x) {
+  static const int perm[4] = {0, 2, 1, 3};
+  return fsq_matmul(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 1, 0);
+}
 static fsq_tensor *op_mm(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 0, 0); }
 static fsq_tensor *op_mm_ta(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 1, 0); }
 static fsq_tensor *op_mm_tb(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 0, 1); }
@@ -237,6 +246,8 @@ static const op_row rows[] = {
     {"sum_all", op_sum_all, 1, {3}, {{3, 5, 4}}, 0},
     {"matmul", op_mm, 2, {2, 2}, {{5, 3}, {3, 7}}, 0},
     {"matmul_self", op_mm_self, 1, {2}, {{3, 4}}, 0},
+    {"matmul_heads", op_mm_heads, 2, {4, 4}, {{2, 3, 4, 5}, {2, 2, 4, 5}}, 0},
+    {"matmul_heads_trans_a", op_mm_heads_ta, 2, {4, 4}, {{2, 3, 4, 5}, {2, 3, 4, 2}}, 0},
     {"linear", op_linear, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
     {"linear_relu", op_linear_relu, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
     {"linear_nobias", op_linear_nobias, 2, {2, 2}, {{3, 4}, {5, 4}}, 0},
