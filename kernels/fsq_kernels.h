@@ -53,6 +53,14 @@ typedef struct fsq_kernels {
                double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
                double beta, void *c, int64_t ldc);
 
+  /* batch GEMMs as gemm's: product i reads a + a_off[i], b + b_off[i] and
+   * writes c + c_off[i] (element offsets); the c's must not overlap. Small
+   * products run side by side, one per thread, instead of each split. */
+  void (*gemm_batched)(fsq_dtype t, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                       double alpha, const void *a, int64_t lda, const int64_t *a_off,
+                       const void *b, int64_t ldb, const int64_t *b_off, double beta, void *c,
+                       int64_t ldc, const int64_t *c_off, int64_t batch);
+
   /* dst[idx] (+)= src[idx] over shape; strides may be 0 (broadcast on src,
    * reduction on dst when accumulate is set). Any dtype when !accumulate. */
   void (*copy)(fsq_dtype t, int ndim, const int64_t *shape, void *dst, const int64_t *dst_stride,

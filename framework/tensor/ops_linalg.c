@@ -51,6 +51,15 @@ static int mm_strided(fsq_ctx *ctx, const fsq_tensor *x, int64_t batch, int64_t 
   return 1;
 }
 
+/* off, or i * stride for each of batch products (NULL when out of memory). */
+static const int64_t *mm_offsets(fsq_ctx *ctx, int64_t batch, const int64_t *off, int64_t stride) {
+  if (off) return off;
+  int64_t *o = fsq_ctx_alloc(ctx, (size_t)(batch ? batch : 1) * sizeof(int64_t));
+  if (o)
+    for (int64_t i = 0; i < batch; i++) o[i] = i * stride;
+  return o;
+}
+
 /* saved[0], saved[1]: a's and b's data (contiguous copies, or the views'
  * storage); saved[2], saved[3]: per-batch element offsets into them (NULL:
  * i * the matrix size). */
@@ -76,26 +85,35 @@ static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
   int64_t gda = g.ta ? g.m : g.k, gdb = g.tb ? g.k : g.n;
   int64_t sa = g.m * g.k, sb = g.b_shared ? 0 : g.k * g.n, sy = g.m * g.n;
   if (dB && fresh_b && g.batch == 0) memset(dB, 0, (size_t)(g.k * g.n) * es);
-  for (int64_t i = 0; i < g.batch; i++) {
-    const char *a = A + (offa ? offa[i] : i * sa) * (int64_t)es;
-    const char *b = B + (offb ? offb[i] : i * sb) * (int64_t)es;
-    const char *gy = G + i * sy * (int64_t)es;
-    if (dA) {
-      char *da = dA + i * sa * (int64_t)es;
-      double beta = fresh_a ? 0.0 : 1.0;
-      if (!g.ta) /* dA[M,K] += dY[M,N] op(B)^T */
-        ctx->k->gemm(t, 0, !g.tb, g.m, g.k, g.n, 1.0, gy, g.n, b, g.ldb, beta, da, gda);
-      else /* A stored [K,M]: dA += op(B) dY^T */
-        ctx->k->gemm(t, g.tb, 1, g.k, g.m, g.n, 1.0, b, g.ldb, gy, g.n, beta, da, gda);
-    }
-    if (dB) {
-      char *db = dB + i * sb * (int64_t)es;
-      /* a shared b sums over the batch: only the first product writes */
-      double beta = fresh_b && (i == 0 || !g.b_shared) ? 0.0 : 1.0;
+  const int64_t *oa = mm_offsets(ctx, g.batch, offa, sa), *ob = mm_offsets(ctx, g.batch, offb, sb);
+  const int64_t *oy = mm_offsets(ctx, g.batch, NULL, sy), *oga = mm_offsets(ctx, g.batch, NULL, sa);
+  const int64_t *ogb = mm_offsets(ctx, g.batch, NULL, sb);
+  if (!oa || !ob || !oy || !oga || !ogb) return;
+  if (dA) {
+    double beta = fresh_a ? 0.0 : 1.0;
+    if (!g.ta) /* dA[M,K] += dY[M,N] op(B)^T */
+      ctx->k->gemm_batched(t, 0, !g.tb, g.m, g.k, g.n, 1.0, G, g.n, oy, B, g.ldb, ob, beta, dA,
+                           gda, oga, g.batch);
+    else /* A stored [K,M]: dA += op(B) dY^T */
+      ctx->k->gemm_batched(t, g.tb, 1, g.k, g.m, g.n, 1.0, B, g.ldb, ob, G, g.n, oy, beta, dA,
+                           gda, oga, g.batch);
+  }
+  if (dB && !g.b_shared) {
+    double beta = fresh_b ? 0.0 : 1.0;
+    if (!g.tb) /* dB[K,N] += op(A)^T dY */
+      ctx->k->gemm_batched(t, !g.ta, 0, g.k, g.n, g.m, 1.0, A, g.lda, oa, G, g.n, oy, beta, dB,
+                           gdb, ogb, g.batch);
+    else /* B stored [N,K]: dB += dY^T op(A) */
+      ctx->k->gemm_batched(t, 1, g.ta, g.n, g.k, g.m, 1.0, G, g.n, oy, A, g.lda, oa, beta, dB,
+                           gdb, ogb, g.batch);
+  } else if (dB) { /* a shared b sums over the batch: in order, the first product writes */
+    for (int64_t i = 0; i < g.batch; i++) {
+      const char *a = A + oa[i] * (int64_t)es, *gy = G + i * sy * (int64_t)es;
+      double beta = fresh_b && i == 0 ? 0.0 : 1.0;
       if (!g.tb) /* dB[K,N] += op(A)^T dY */
-        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, g.lda, gy, g.n, beta, db, gdb);
+        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, g.lda, gy, g.n, beta, dB, gdb);
       else /* B stored [N,K]: dB += dY^T op(A) */
-        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, g.lda, beta, db, gdb);
+        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, g.lda, beta, dB, gdb);
     }
   }
 }
@@ -145,13 +163,12 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
   if (!B) B = fsq_contig_data(ctx, b);
   fsq_tensor *y = A && B ? fsq_empty(ctx, a->dtype, na, shape) : NULL;
   if (!y) return NULL;
-  size_t es = fsq_dtype_size(a->dtype);
   int64_t sa = run.m * run.k, sb = run.b_shared ? 0 : run.k * run.n, sy = run.m * run.n;
-  for (int64_t i = 0; i < run.batch; i++)
-    ctx->k->gemm(a->dtype, run.ta, run.tb, run.m, run.n, run.k, 1.0,
-                 A + (offa ? offa[i] : i * sa) * (int64_t)es, run.lda,
-                 B + (offb ? offb[i] : i * sb) * (int64_t)es, run.ldb, 0.0,
-                 (char *)y->data + i * sy * (int64_t)es, run.n);
+  const int64_t *oa = mm_offsets(ctx, run.batch, offa, sa), *ob = mm_offsets(ctx, run.batch, offb, sb);
+  const int64_t *oy = mm_offsets(ctx, run.batch, NULL, sy);
+  if (!oa || !ob || !oy) return NULL;
+  ctx->k->gemm_batched(a->dtype, run.ta, run.tb, run.m, run.n, run.k, 1.0, A, run.lda, oa, B,
+                       run.ldb, ob, 0.0, y->data, run.n, oy, run.batch);
   fsq_tensor *in[2] = {a, b};
   if (fsq_needs_grad(ctx, 2, in)) {
     fsq_node *nd = fsq_record(ctx, y, matmul_backward, 2, in);

@@ -513,6 +513,58 @@ static void test_large_cross_entropy_matches_log_softmax_then_nll(void) {
   fsq_params_destroy(p);
 }
 
+/* Many small products (attention's heads) run one per thread, read from a
+ * permuted view in place; each agrees with the same product done alone. */
+static void test_large_batched_matmul_matches_per_batch_products(void) {
+  const int64_t nb = 256, t = 16, d = 32, xs[3] = {t, nb, d}, ws[3] = {nb, t, d};
+  fsq_params *p = fsq_params_create();
+  fsq_tensor *x = fsq_params_add(p, "x", FSQ_F32, 3, xs), *w = fsq_params_add(p, "w", FSQ_F32, 3, ws);
+  fsq_rng rng = fsq_rng_make(7, 2);
+  for (int64_t i = 0; i < nb * t * d; i++) {
+    ((float *)x->data)[i] = fsq_rng_uniform(&rng) - 0.5f;
+    ((float *)w->data)[i] = fsq_rng_uniform(&rng) - 0.5f;
+  }
+  float *ref_y = malloc((size_t)(nb * t * t) * sizeof(float));
+  float *ref_gx = malloc((size_t)(nb * t * d) * sizeof(float));
+  float *ref_gw = malloc((size_t)(nb * t * d) * sizeof(float));
+  /* one product per batch, on contiguous copies of each slice */
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_tensor *xv = fsq_transpose(ctx, x, 0, 1); /* [nb, t, d], strided */
+  fsq_tensor *loss = NULL;
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t s2[2] = {t, d};
+    fsq_tensor *xb = fsq_reshape(ctx, fsq_narrow(ctx, xv, 0, b, 1), 2, s2);
+    fsq_tensor *wb = fsq_reshape(ctx, fsq_narrow(ctx, w, 0, b, 1), 2, s2);
+    fsq_tensor *yb = fsq_matmul(ctx, xb, wb, 0, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(yb);
+    memcpy(ref_y + b * t * t, yb->data, (size_t)(t * t) * sizeof(float));
+    fsq_tensor *l = fsq_sum_all(ctx, fsq_mul(ctx, yb, yb));
+    loss = loss ? fsq_add(ctx, loss, l) : l;
+  }
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, loss), FSQ_OK);
+  memcpy(ref_gx, x->grad->data, (size_t)(nb * t * d) * sizeof(float));
+  memcpy(ref_gw, w->grad->data, (size_t)(nb * t * d) * sizeof(float));
+  fsq_params_zero_grad(p);
+  fsq_ctx_reset(ctx);
+  /* the same as one batched product */
+  xv = fsq_transpose(ctx, x, 0, 1);
+  fsq_tensor *y = fsq_matmul(ctx, xv, w, 0, 1); /* [nb, t, t] */
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, fsq_sum_all(ctx, fsq_mul(ctx, y, y))), FSQ_OK);
+  double worst = 0;
+  for (int64_t i = 0; i < nb * t * t; i++) worst = fmax(worst, fabs(((float *)y->data)[i] - ref_y[i]));
+  for (int64_t i = 0; i < nb * t * d; i++) {
+    worst = fmax(worst, fabs(((float *)x->grad->data)[i] - ref_gx[i]));
+    worst = fmax(worst, fabs(((float *)w->grad->data)[i] - ref_gw[i]));
+  }
+  CU_ASSERT(worst < 1e-5);
+  free(ref_y);
+  free(ref_gx);
+  free(ref_gw);
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
 /* Large enough for the tiled transpose path, forward (copy) and backward
  * (accumulate through the view's strides), checked element by element
  * through fsq_get on views, which reads strides without any kernel. */
@@ -618,6 +670,7 @@ int main(void) {
       FSQ_TEST_CASE(test_label_smoothed_nll_matches_hand_calculation),
       FSQ_TEST_CASE(test_cross_entropy_without_smoothing_is_nll),
       FSQ_TEST_CASE(test_large_cross_entropy_matches_log_softmax_then_nll),
+      FSQ_TEST_CASE(test_large_batched_matmul_matches_per_batch_products),
       FSQ_TEST_CASE(test_layer_norm_normalizes_rows),
       FSQ_TEST_CASE(test_softmax_applies_causal_and_padding_masks),
       FSQ_TEST_CASE(test_fully_masked_row_gives_zero_weights),
