@@ -146,6 +146,17 @@ static fsq_tensor *op_linear_nobias(fsq_ctx *c, fsq_tensor **x) { return fsq_lin
 static fsq_tensor *op_linear_residual(fsq_ctx *c, fsq_tensor **x) {
   return fsq_add(c, fsq_linear(c, x[0], x[1], x[2], 1), x[0]);
 }
+/* gradients handed over without a copy (a sum's first operand, a reshape)
+ * must still add up when a tensor has two consumers */
+static fsq_tensor *op_add_self(fsq_ctx *c, fsq_tensor **x) {
+  fsq_tensor *s = fsq_scale(c, x[0], 1.5);
+  return fsq_mul(c, fsq_add(c, s, s), s);
+}
+static fsq_tensor *op_reshape_twice(fsq_ctx *c, fsq_tensor **x) {
+  static const int64_t s1[2] = {3, 4}, s2[1] = {12};
+  fsq_tensor *t = fsq_tanh(c, x[0]);
+  return fsq_mul(c, fsq_reshape(c, t, 1, s2), fsq_reshape(c, fsq_reshape(c, t, 2, s1), 1, s2));
+}
 /* one tensor as both operands: both gradients accumulate into one buffer */
 static fsq_tensor *op_mm_self(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[0], 0, 1); }
 /* batched over heads of permuted views, read in place ([B, T, H, D] -> [B, H, T, D]) */
@@ -246,6 +257,8 @@ static const op_row rows[] = {
     {"sum_all", op_sum_all, 1, {3}, {{3, 5, 4}}, 0},
     {"matmul", op_mm, 2, {2, 2}, {{5, 3}, {3, 7}}, 0},
     {"matmul_self", op_mm_self, 1, {2}, {{3, 4}}, 0},
+    {"add_self", op_add_self, 1, {2}, {{3, 4}}, 0},
+    {"reshape_twice", op_reshape_twice, 1, {3}, {{2, 3, 2}}, 0},
     {"matmul_heads", op_mm_heads, 2, {4, 4}, {{2, 3, 4, 5}, {2, 2, 4, 5}}, 0},
     {"matmul_heads_trans_a", op_mm_heads_ta, 2, {4, 4}, {{2, 3, 4, 5}, {2, 3, 4, 2}}, 0},
     {"linear", op_linear, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
