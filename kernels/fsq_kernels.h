@@ -53,6 +53,14 @@ typedef struct fsq_kernels {
                double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
                double beta, void *c, int64_t ldc);
 
+  /* batch GEMMs as gemm's: product i reads a + a_off[i], b + b_off[i] and
+   * writes c + c_off[i] (element offsets); the c's must not overlap. Small
+   * products run side by side, one per thread, instead of each split. */
+  void (*gemm_batched)(fsq_dtype t, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                       double alpha, const void *a, int64_t lda, const int64_t *a_off,
+                       const void *b, int64_t ldb, const int64_t *b_off, double beta, void *c,
+                       int64_t ldc, const int64_t *c_off, int64_t batch);
+
   /* dst[idx] (+)= src[idx] over shape; strides may be 0 (broadcast on src,
    * reduction on dst when accumulate is set). Any dtype when !accumulate. */
   void (*copy)(fsq_dtype t, int ndim, const int64_t *shape, void *dst, const int64_t *dst_stride,
@@ -139,6 +147,22 @@ typedef struct fsq_kernels {
   void (*label_smoothed_nll_backward)(fsq_dtype t, int64_t n, int64_t v, void *dlprobs,
                                       const int64_t *target, double epsilon,
                                       int64_t ignore_index, double g_loss, double g_nll);
+
+  /* The same loss of log_softmax(logits) in one pass, without materializing
+   * the [N, V] log-probabilities: logits: [N, V]; lse: [N] receives each
+   * row's log-sum-exp (every row, ignored ones too), which backward reuses. */
+  void (*cross_entropy)(fsq_dtype t, int64_t n, int64_t v, const void *logits,
+                        const int64_t *target, double epsilon, int64_t ignore_index, void *lse,
+                        void *loss, void *nll);
+  /* dlogits (+)= the gradient of g_loss * loss + g_nll * nll, from the logits
+   * and their lse: G - softmax * sum(G) with G the label_smoothed_nll one.
+   * Without accumulate, dlogits is written (ignored rows get 0). */
+  void (*cross_entropy_backward)(fsq_dtype t, int64_t n, int64_t v, void *dlogits,
+                                 const void *logits, const void *lse, const int64_t *target,
+                                 double epsilon, int64_t ignore_index, double g_loss,
+                                 double g_nll, int accumulate);
+  /* ReLU's backward from its output, in place: g[i] = y[i] > 0 ? g[i] : 0. */
+  void (*relu_mask)(fsq_dtype t, int64_t n, void *g, const void *y);
 } fsq_kernels;
 
 /* The CPU backend, with the widest SIMD this processor supports (AVX-512,

@@ -3,11 +3,12 @@
 dist_noinst_SCRIPTS += scripts/check scripts/demo scripts/install-deps
 
 # The toy parallel corpus generator (scripts/make-toy-corpus wraps it) and
-# the preprocess benchmark.
+# the preprocess and training benchmarks.
 noinst_PROGRAMS += scripts/toy_corpus
 scripts_toy_corpus_SOURCES = scripts/toy_corpus.c
 scripts_toy_corpus_LDADD = libfsq.la $(JSONC_LIBS) -lm
-dist_noinst_SCRIPTS += scripts/make-toy-corpus scripts/bench-preprocess scripts/bench-generate
+dist_noinst_SCRIPTS += scripts/make-toy-corpus scripts/bench-preprocess scripts/bench-generate \
+	scripts/bench-train
 # scripts/bench-gemm compiles bench/gemm itself (it compares BLAS builds).
 dist_noinst_SCRIPTS += scripts/bench-gemm
 EXTRA_DIST += bench/gemm/bench_gemm.c bench/gemm/bench_gemm.h \

@@ -42,7 +42,10 @@ fsq_status fsq_nn_ffn_build(fsq_nn_ffn *f, fsq_params *p, const char *prefix, in
 }
 
 fsq_tensor *fsq_nn_ffn_forward(fsq_ctx *ctx, const fsq_nn_ffn *f, fsq_tensor *x) {
-  fsq_tensor *h = fsq_nn_activate(ctx, f->activation, fsq_nn_linear_forward(ctx, &f->fc1, x));
+  /* ReLU is fused into fc1 (one stored [.., ffn_dim] activation, not three) */
+  fsq_tensor *h = f->activation == FSQ_NN_RELU
+                      ? fsq_linear(ctx, x, f->fc1.weight, f->fc1.bias, 1)
+                      : fsq_nn_activate(ctx, f->activation, fsq_nn_linear_forward(ctx, &f->fc1, x));
   h = fsq_dropout(ctx, h, f->activation_dropout);
   return fsq_nn_linear_forward(ctx, &f->fc2, h);
 }

@@ -31,6 +31,5 @@ fsq_status fsq_nn_linear_build(fsq_nn_linear *l, fsq_params *p, const char *pref
 }
 
 fsq_tensor *fsq_nn_linear_forward(fsq_ctx *ctx, const fsq_nn_linear *l, fsq_tensor *x) {
-  fsq_tensor *y = fsq_matmul(ctx, x, l->weight, 0, 1);
-  return l->bias ? fsq_bias_add(ctx, y, l->bias) : y;
+  return fsq_linear(ctx, x, l->weight, l->bias, 0);
 }

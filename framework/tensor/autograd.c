@@ -31,13 +31,71 @@ fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
   return node;
 }
 
-void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t) {
+/* A gradient buffer released by fsq_backward once its node has run; the
+ * list lives in the step arena and is dropped by fsq_ctx_reset. */
+struct grad_free {
+  struct grad_free *next;
+  size_t bytes;
+  void *data;
+};
+
+void *fsq_grad_data_fresh(fsq_ctx *ctx, fsq_tensor *t, int *fresh) {
+  *fresh = 0;
   if (!t || !t->requires_grad) return NULL;
-  if (!t->grad) {
-    t->grad = fsq_zeros(ctx, t->dtype, t->ndim, t->shape);
-    if (!t->grad) return NULL;
+  if (t->grad) return t->grad->data;
+  size_t bytes = (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype);
+  /* a released buffer of the same size, else the front of the first larger
+   * one (the logits' gradient, released early in backward, then serves the
+   * layers' gradients) */
+  struct grad_free **pick = NULL;
+  for (struct grad_free **p = &ctx->free_grads; *p; p = &(*p)->next) {
+    if ((*p)->bytes == bytes) {
+      pick = p;
+      break;
+    }
+    if (!pick && (*p)->bytes > bytes) pick = p;
   }
+  if (pick) {
+    struct grad_free *f = *pick;
+    size_t take = (bytes + 63) & ~(size_t)63;
+    t->grad = fsq_wrap(ctx, t->dtype, t->ndim, t->shape, f->data);
+    if (!t->grad) return NULL;
+    if (f->bytes > take) {
+      f->data = (char *)f->data + take;
+      f->bytes -= take;
+    } else {
+      *pick = f->next;
+    }
+    *fresh = 1;
+    return t->grad->data;
+  }
+  t->grad = fsq_empty(ctx, t->dtype, t->ndim, t->shape);
+  if (!t->grad) return NULL;
+  *fresh = 1;
   return t->grad->data;
+}
+
+void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t) {
+  int fresh;
+  void *g = fsq_grad_data_fresh(ctx, t, &fresh);
+  if (g && fresh) memset(g, 0, (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype));
+  return g;
+}
+
+/* The gradient of an op's output is dead once the op's backward has run
+ * (every consumer was recorded later, so ran earlier): its buffer serves
+ * the next gradient of the same size, as PyTorch frees non-leaf grads. A
+ * step then holds the activations plus a few live gradients instead of a
+ * gradient for every activation. */
+static void release_grad(fsq_ctx *ctx, fsq_tensor *t) {
+  if (!t || !t->grad) return;
+  struct grad_free *f = fsq_arena_alloc(ctx->arena, sizeof *f, 16);
+  if (!f) return; /* keep it: correct, only larger */
+  f->bytes = (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype);
+  f->data = t->grad->data;
+  f->next = ctx->free_grads;
+  ctx->free_grads = f;
+  t->grad = NULL;
 }
 
 fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss) {
@@ -55,6 +113,8 @@ fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss) {
     if (!n->out->grad && !(n->out2 && n->out2->grad)) continue; /* off the loss path */
     n->backward(ctx, n);
     if (ctx->status != FSQ_OK) return fsq_error_wrap(ctx->status, "backward");
+    release_grad(ctx, n->out);
+    release_grad(ctx, n->out2);
   }
   return FSQ_OK;
 }

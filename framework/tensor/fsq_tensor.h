@@ -150,6 +150,11 @@ fsq_tensor *fsq_sum_all(fsq_ctx *ctx, fsq_tensor *x); /* shape [] */
  * batch dims equal, or b 2-D and shared by every batch (a linear layer:
  * fsq_matmul(ctx, x, w, 0, 1) with w: [out, in]). Out: [..., M, N]. */
 fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, int trans_b);
+/* A linear layer in one op: x: [..., K], w: [N, K], bias: [N] or NULL ->
+ * [..., N] = x w^T + bias (the bias is the GEMM's starting value, as
+ * torch.addmm), then max(0, .) when relu is set. Stores one [..., N] output
+ * where matmul, bias_add and relu store three. */
+fsq_tensor *fsq_linear(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *w, fsq_tensor *bias, int relu);
 /* fairseq's ConvTBC: x: [T, B, Cin], w: [K, Cin, Cout], bias: [Cout] (or NULL)
  * -> [T + 2 * pad - K + 1, B, Cout]. */
 fsq_tensor *fsq_conv_tbc(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *w, fsq_tensor *bias,
@@ -184,7 +189,7 @@ fsq_tensor *fsq_gather(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *index);
  * when nll_out is given, nll_loss (shape []); both are differentiable. */
 fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor *target,
                                    double epsilon, int64_t ignore_index, fsq_tensor **nll_out);
-/* The same from logits: log_softmax then label_smoothed_nll (epsilon 0 is
+/* The same from logits: log_softmax then label_smoothed_nll, fused (epsilon 0 is
  * plain cross entropy, summed). */
 fsq_tensor *fsq_cross_entropy(fsq_ctx *ctx, fsq_tensor *logits, fsq_tensor *target,
                               double epsilon, int64_t ignore_index, fsq_tensor **nll_out);

@@ -34,13 +34,16 @@ static void broadcast_strides(const fsq_tensor *t, const int64_t *own, int nd,
 
 /* gt (contiguous over t's shape) += reduce of src (contiguous over y's shape). */
 static void accumulate_reduced(fsq_ctx *ctx, fsq_tensor *t, const fsq_tensor *y, const void *src) {
-  void *gt = fsq_grad_data(ctx, t);
+  int fresh;
+  void *gt = fsq_grad_data_fresh(ctx, t, &fresh);
   if (!gt) return;
+  int reduce = fsq_numel(t) != fsq_numel(y); /* t was broadcast */
+  if (fresh && reduce) memset(gt, 0, (size_t)fsq_numel(t) * fsq_dtype_size(t->dtype));
   int64_t ts[FSQ_MAX_DIMS], bs[FSQ_MAX_DIMS], ys[FSQ_MAX_DIMS];
   fsq_contiguous_strides(t->ndim, t->shape, ts);
   broadcast_strides(t, ts, y->ndim, y->shape, bs);
   fsq_contiguous_strides(y->ndim, y->shape, ys);
-  ctx->k->copy(y->dtype, y->ndim, y->shape, gt, bs, src, ys, 1);
+  ctx->k->copy(y->dtype, y->ndim, y->shape, gt, bs, src, ys, !(fresh && !reduce));
 }
 
 static void binary_backward(fsq_ctx *ctx, fsq_node *n) {
@@ -58,7 +61,12 @@ static void binary_backward(fsq_ctx *ctx, fsq_node *n) {
     if (!tmp) return;
   }
   if (a->requires_grad) {
-    if (op == FSQ_BIN_ADD || op == FSQ_BIN_SUB) {
+    if (op == FSQ_BIN_ADD && !a->grad && fsq_numel(a) == cnt) {
+      /* a residual's sum: a takes y's gradient as it is (b, if it wants
+       * one, copies it first, below; y's node no longer releases it) */
+      a->grad = fsq_wrap(ctx, a->dtype, a->ndim, a->shape, y->grad->data);
+      if (a->grad) y->grad = NULL;
+    } else if (op == FSQ_BIN_ADD || op == FSQ_BIN_SUB) {
       accumulate_reduced(ctx, a, y, g);
     } else { /* d(a*b)/da = b, d(a/b)/da = 1/b */
       k->binary(y->dtype, op, y->ndim, y->shape, tmp, g, ys, b->data, bs);
@@ -176,11 +184,12 @@ fsq_tensor *fsq_glu(fsq_ctx *ctx, fsq_tensor *x, int dim) {
 /* ---- dropout ------------------------------------------------------------------ */
 /* f[0] = p; i[0] = stream. The mask is regenerated from (seed, stream). */
 static void dropout_backward(fsq_ctx *ctx, fsq_node *n) {
-  void *gx = fsq_grad_data(ctx, n->in[0]);
+  int fresh;
+  void *gx = fsq_grad_data_fresh(ctx, n->in[0], &fresh);
   if (!gx) return;
   fsq_tensor *y = n->out;
   ctx->k->dropout(y->dtype, fsq_numel(y), gx, y->grad->data, n->f[0], ctx->seed,
-                  (uint64_t)n->i[0], 1);
+                  (uint64_t)n->i[0], !fresh);
 }
 
 fsq_tensor *fsq_dropout(fsq_ctx *ctx, fsq_tensor *x, double p) {

@@ -271,8 +271,51 @@ fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor 
   return loss;
 }
 
+/* saved[0] = target, saved[1] = contiguous logits, saved[2] = lse [N];
+ * f[0] = epsilon; i[0] = ignore_index; out = loss, out2 = nll */
+static void cross_entropy_backward(fsq_ctx *ctx, fsq_node *n) {
+  fsq_tensor *x = n->in[0];
+  int fresh;
+  void *g = fsq_grad_data_fresh(ctx, x, &fresh);
+  if (!g) return;
+  double g_loss = n->out->grad ? fsq_get(n->out->grad, 0) : 0.0;
+  double g_nll = n->out2->grad ? fsq_get(n->out2->grad, 0) : 0.0;
+  ctx->k->cross_entropy_backward(x->dtype, x->shape[0], x->shape[1], g, n->saved[1], n->saved[2],
+                                 n->saved[0], n->f[0], n->i[0], g_loss, g_nll, !fresh);
+}
+
+/* log_softmax and label_smoothed_nll as one op: the [N, V] log-probabilities
+ * and their gradient (two more copies of the logits' size, 127 MB each in
+ * the standard configuration) are never stored. */
 fsq_tensor *fsq_cross_entropy(fsq_ctx *ctx, fsq_tensor *logits, fsq_tensor *target,
                               double epsilon, int64_t ignore_index, fsq_tensor **nll_out) {
-  return fsq_label_smoothed_nll(ctx, fsq_log_softmax(ctx, logits), target, epsilon, ignore_index,
-                                nll_out);
+  if (nll_out) *nll_out = NULL;
+  if (!logits || !target) return NULL;
+  if (!fsq_check_float(ctx, logits, "cross_entropy")) return NULL;
+  if (logits->ndim != 2 || logits->shape[1] < 2 || fsq_numel(target) != logits->shape[0])
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "cross_entropy: want logits [N, V >= 2] and N targets");
+  int64_t n = logits->shape[0], v = logits->shape[1];
+  size_t es = fsq_dtype_size(logits->dtype);
+  const int64_t *tg = check_indices(ctx, target, v, ignore_index, "cross_entropy");
+  const void *x = tg ? fsq_contig_data(ctx, logits) : NULL;
+  void *lse = x ? fsq_ctx_alloc(ctx, (size_t)(n ? n : 1) * es) : NULL;
+  fsq_tensor *loss = lse ? fsq_empty(ctx, logits->dtype, 0, NULL) : NULL;
+  fsq_tensor *nll = loss ? fsq_empty(ctx, logits->dtype, 0, NULL) : NULL;
+  if (!nll) return NULL;
+  ctx->k->cross_entropy(logits->dtype, n, v, x, tg, epsilon, ignore_index, lse, loss->data,
+                        nll->data);
+  if (fsq_needs_grad(ctx, 1, &logits)) {
+    fsq_node *nd = fsq_record(ctx, loss, cross_entropy_backward, 1, &logits);
+    if (!nd) return NULL;
+    nd->out2 = nll;
+    nll->node = nd;
+    nll->requires_grad = 1;
+    nd->saved[0] = tg;
+    nd->saved[1] = x;
+    nd->saved[2] = lse;
+    nd->f[0] = epsilon;
+    nd->i[0] = ignore_index;
+  }
+  if (nll_out) *nll_out = nll;
+  return loss;
 }

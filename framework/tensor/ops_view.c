@@ -8,12 +8,26 @@
 /* node->i[0..ndim) = vstride, node->i[FSQ_MAX_DIMS] = voff */
 static void view_backward(fsq_ctx *ctx, fsq_node *n) {
   fsq_tensor *x = n->in[0], *y = n->out;
-  char *gx = fsq_grad_data(ctx, x);
-  if (!gx || !y->grad) return;
+  if (!x->requires_grad || !y->grad) return;
   int64_t cs[FSQ_MAX_DIMS];
   fsq_contiguous_strides(y->ndim, y->shape, cs);
+  /* a view of every element once (permute, transpose, reshape; not narrow) */
+  int full = fsq_numel(x) == fsq_numel(y), same_order = n->i[FSQ_MAX_DIMS] == 0;
+  for (int d = 0; d < y->ndim; d++) {
+    if (y->shape[d] > 1 && n->i[d] == 0) full = 0;
+    if (y->shape[d] > 1 && n->i[d] != cs[d]) same_order = 0;
+  }
+  if (full && same_order && !x->grad) { /* a reshape: x takes y's gradient as it is */
+    x->grad = fsq_wrap(ctx, x->dtype, x->ndim, x->shape, y->grad->data);
+    if (x->grad) y->grad = NULL; /* now x's: not released with y's node */
+    return;
+  }
+  int fresh;
+  char *gx = fsq_grad_data_fresh(ctx, x, &fresh);
+  if (!gx) return;
+  if (fresh && !full) memset(gx, 0, (size_t)fsq_numel(x) * fsq_dtype_size(x->dtype));
   gx += n->i[FSQ_MAX_DIMS] * (int64_t)fsq_dtype_size(x->dtype);
-  ctx->k->copy(x->dtype, y->ndim, y->shape, gx, n->i, y->grad->data, cs, 1);
+  ctx->k->copy(x->dtype, y->ndim, y->shape, gx, n->i, y->grad->data, cs, !(fresh && full));
 }
 
 fsq_tensor *fsq_view_make(fsq_ctx *ctx, fsq_tensor *x, int ndim, const int64_t *shape,

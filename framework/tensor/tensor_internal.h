@@ -30,6 +30,9 @@ struct fsq_ctx {
   uint64_t seed;
   uint64_t step;
   uint64_t dropout_calls;
+  size_t block_bytes; /* the arena's block size */
+  size_t high;        /* the most arena bytes one step has used */
+  struct grad_free *free_grads; /* released gradient buffers (autograd.c) */
 };
 
 /* Records the error in fsq_error and the context; returns NULL. */
@@ -55,6 +58,10 @@ fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
 /* t's gradient buffer (allocated zeroed on first use) or NULL when t does
  * not require grad. */
 void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t);
+/* The same for a writer that overwrites every element when *fresh is set on
+ * return (the buffer is new and not zeroed); when t already has a gradient,
+ * *fresh is 0 and the writer must accumulate. */
+void *fsq_grad_data_fresh(fsq_ctx *ctx, fsq_tensor *t, int *fresh);
 
 /* out = view of x with the given shape/strides/offset (elements), sharing
  * storage; vstride/voff map view indices to x's row-major indices so that

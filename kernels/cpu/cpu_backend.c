@@ -170,6 +170,29 @@ static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k,
   }
 }
 
+/* Attention multiplies B * H small matrices (T x Dh by Dh x S, ~12k
+ * multiply-adds each): too small to split, so the batch is split instead. */
+static void k_gemm_batched(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                           double alpha, const void *a, int64_t lda, const int64_t *a_off,
+                           const void *b, int64_t ldb, const int64_t *b_off, double beta,
+                           void *c, int64_t ldc, const int64_t *c_off, int64_t batch) {
+  size_t es = t == FSQ_F64 ? 8 : 4;
+  double work = (double)m * (double)n * (double)k;
+  if (batch <= 1 || work >= 2e6) {
+    for (int64_t i = 0; i < batch; i++)
+      k_gemm(t, ta, tb, m, n, k, alpha, (const char *)a + (size_t)a_off[i] * es, lda,
+             (const char *)b + (size_t)b_off[i] * es, ldb, beta, (char *)c + (size_t)c_off[i] * es,
+             ldc);
+    return;
+  }
+  if (m == 0 || n == 0) return;
+#pragma omp parallel for if (work * (double)batch >= 2e6) schedule(static)
+  for (int64_t i = 0; i < batch; i++)
+    gemm_one(t, ta, tb, m, n, k, alpha, (const char *)a + (size_t)a_off[i] * es, lda,
+             (const char *)b + (size_t)b_off[i] * es, ldb, beta, (char *)c + (size_t)c_off[i] * es,
+             ldc);
+}
+
 /* OpenBLAS's DYNAMIC_ARCH picks its kernels from the CPU model, and a build
  * older than the processor (Debian 12's 0.3.21 on an Emerald Rapids, model
  * 207) falls back to its SSE3 "Prescott" kernels: five times slower than its
@@ -231,6 +254,7 @@ static void cpu_init(void) {
   blas_fix_coretype(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"));
   cpu_table.gemm = k_gemm;
+  cpu_table.gemm_batched = k_gemm_batched;
   cpu_table.cast = k_cast;
 #ifdef _OPENMP
   /* $FSQ_NUM_THREADS sizes our team (OMP_NUM_THREADS already does by itself) */

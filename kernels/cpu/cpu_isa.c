@@ -190,6 +190,22 @@ static void k_ls_nll_backward(fsq_dtype t, int64_t n, int64_t v, void *dlp,
   DISPATCH(label_smoothed_nll_backward, t, n, v, dlp, target, eps, ignore, g_loss, g_nll);
 }
 
+static void k_cross_entropy(fsq_dtype t, int64_t n, int64_t v, const void *x,
+                            const int64_t *target, double eps, int64_t ignore, void *lse,
+                            void *loss, void *nll) {
+  DISPATCH(cross_entropy, t, n, v, x, target, eps, ignore, lse, loss, nll);
+}
+static void k_cross_entropy_backward(fsq_dtype t, int64_t n, int64_t v, void *dx, const void *x,
+                                     const void *lse, const int64_t *target, double eps,
+                                     int64_t ignore, double g_loss, double g_nll,
+                                     int accumulate) {
+  DISPATCH(cross_entropy_backward, t, n, v, dx, x, lse, target, eps, ignore, g_loss, g_nll,
+           accumulate);
+}
+static void k_relu_mask(fsq_dtype t, int64_t n, void *g, const void *y) {
+  DISPATCH(relu_mask, t, n, g, y);
+}
+
 #define FILL_NAME_(isa) fsq_kcpu_fill_##isa
 #define FILL_NAME(isa) FILL_NAME_(isa)
 
@@ -217,4 +233,7 @@ void FILL_NAME(FSQ_ISA)(fsq_kernels *k) {
   k->masked_fill = k_masked_fill;
   k->label_smoothed_nll = k_ls_nll;
   k->label_smoothed_nll_backward = k_ls_nll_backward;
+  k->cross_entropy = k_cross_entropy;
+  k->cross_entropy_backward = k_cross_entropy_backward;
+  k->relu_mask = k_relu_mask;
 }

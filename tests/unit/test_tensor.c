@@ -476,6 +476,95 @@ static void test_large_ops_agree_with_reference_loops(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* fsq_cross_entropy is fused; at a vocabulary's size (vectorized, threaded
+ * f32 paths) it agrees with log_softmax then label_smoothed_nll, in loss,
+ * nll and the logits' gradient. */
+static void test_large_cross_entropy_matches_log_softmax_then_nll(void) {
+  const int64_t n = 64, v = 1003, s[2] = {n, v}, ts[1] = {n};
+  fsq_params *p = fsq_params_create();
+  fsq_tensor *w = fsq_params_add(p, "w", FSQ_F32, 2, s);
+  int64_t tg[64];
+  fsq_rng rng = fsq_rng_make(5, 1);
+  for (int64_t i = 0; i < n * v; i++) ((float *)w->data)[i] = fsq_rng_uniform(&rng) * 8 - 4;
+  for (int64_t i = 0; i < n; i++) tg[i] = i % 9 == 4 ? 1 : (int64_t)(fsq_rng_uniform(&rng) * v) % v;
+  double loss[2], nll[2];
+  float *grad[2];
+  for (int fused = 0; fused < 2; fused++) {
+    fsq_ctx *ctx = fsq_ctx_create(0);
+    fsq_tensor *t = fsq_from_data(ctx, FSQ_I64, 1, ts, tg), *nl;
+    fsq_tensor *l = fused ? fsq_cross_entropy(ctx, w, t, 0.1, 1, &nl)
+                          : fsq_label_smoothed_nll(ctx, fsq_log_softmax(ctx, w), t, 0.1, 1, &nl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    loss[fused] = fsq_get(l, 0);
+    nll[fused] = fsq_get(nl, 0);
+    CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, fsq_add(ctx, l, fsq_scale(ctx, nl, 0.5))), FSQ_OK);
+    grad[fused] = malloc((size_t)(n * v) * sizeof(float));
+    memcpy(grad[fused], w->grad->data, (size_t)(n * v) * sizeof(float));
+    fsq_params_zero_grad(p);
+    fsq_ctx_destroy(ctx);
+  }
+  CU_ASSERT(fabs(loss[1] - loss[0]) < 1e-5 * fabs(loss[0]));
+  CU_ASSERT(fabs(nll[1] - nll[0]) < 1e-5 * fabs(nll[0]));
+  double worst = 0;
+  for (int64_t i = 0; i < n * v; i++) worst = fmax(worst, fabs((double)grad[1][i] - grad[0][i]));
+  CU_ASSERT(worst < 1e-6);
+  free(grad[0]);
+  free(grad[1]);
+  fsq_params_destroy(p);
+}
+
+/* Many small products (attention's heads) run one per thread, read from a
+ * permuted view in place; each agrees with the same product done alone. */
+static void test_large_batched_matmul_matches_per_batch_products(void) {
+  const int64_t nb = 256, t = 16, d = 32, xs[3] = {t, nb, d}, ws[3] = {nb, t, d};
+  fsq_params *p = fsq_params_create();
+  fsq_tensor *x = fsq_params_add(p, "x", FSQ_F32, 3, xs), *w = fsq_params_add(p, "w", FSQ_F32, 3, ws);
+  fsq_rng rng = fsq_rng_make(7, 2);
+  for (int64_t i = 0; i < nb * t * d; i++) {
+    ((float *)x->data)[i] = fsq_rng_uniform(&rng) - 0.5f;
+    ((float *)w->data)[i] = fsq_rng_uniform(&rng) - 0.5f;
+  }
+  float *ref_y = malloc((size_t)(nb * t * t) * sizeof(float));
+  float *ref_gx = malloc((size_t)(nb * t * d) * sizeof(float));
+  float *ref_gw = malloc((size_t)(nb * t * d) * sizeof(float));
+  /* one product per batch, on contiguous copies of each slice */
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_tensor *xv = fsq_transpose(ctx, x, 0, 1); /* [nb, t, d], strided */
+  fsq_tensor *loss = NULL;
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t s2[2] = {t, d};
+    fsq_tensor *xb = fsq_reshape(ctx, fsq_narrow(ctx, xv, 0, b, 1), 2, s2);
+    fsq_tensor *wb = fsq_reshape(ctx, fsq_narrow(ctx, w, 0, b, 1), 2, s2);
+    fsq_tensor *yb = fsq_matmul(ctx, xb, wb, 0, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(yb);
+    memcpy(ref_y + b * t * t, yb->data, (size_t)(t * t) * sizeof(float));
+    fsq_tensor *l = fsq_sum_all(ctx, fsq_mul(ctx, yb, yb));
+    loss = loss ? fsq_add(ctx, loss, l) : l;
+  }
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, loss), FSQ_OK);
+  memcpy(ref_gx, x->grad->data, (size_t)(nb * t * d) * sizeof(float));
+  memcpy(ref_gw, w->grad->data, (size_t)(nb * t * d) * sizeof(float));
+  fsq_params_zero_grad(p);
+  fsq_ctx_reset(ctx);
+  /* the same as one batched product */
+  xv = fsq_transpose(ctx, x, 0, 1);
+  fsq_tensor *y = fsq_matmul(ctx, xv, w, 0, 1); /* [nb, t, t] */
+  CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, fsq_sum_all(ctx, fsq_mul(ctx, y, y))), FSQ_OK);
+  double worst = 0;
+  for (int64_t i = 0; i < nb * t * t; i++) worst = fmax(worst, fabs(((float *)y->data)[i] - ref_y[i]));
+  for (int64_t i = 0; i < nb * t * d; i++) {
+    worst = fmax(worst, fabs(((float *)x->grad->data)[i] - ref_gx[i]));
+    worst = fmax(worst, fabs(((float *)w->grad->data)[i] - ref_gw[i]));
+  }
+  CU_ASSERT(worst < 1e-5);
+  free(ref_y);
+  free(ref_gx);
+  free(ref_gw);
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
 /* Large enough for the tiled transpose path, forward (copy) and backward
  * (accumulate through the view's strides), checked element by element
  * through fsq_get on views, which reads strides without any kernel. */
@@ -580,6 +669,8 @@ int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_label_smoothed_nll_matches_hand_calculation),
       FSQ_TEST_CASE(test_cross_entropy_without_smoothing_is_nll),
+      FSQ_TEST_CASE(test_large_cross_entropy_matches_log_softmax_then_nll),
+      FSQ_TEST_CASE(test_large_batched_matmul_matches_per_batch_products),
       FSQ_TEST_CASE(test_layer_norm_normalizes_rows),
       FSQ_TEST_CASE(test_softmax_applies_causal_and_padding_masks),
       FSQ_TEST_CASE(test_fully_masked_row_gives_zero_weights),

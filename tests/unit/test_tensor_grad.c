@@ -139,11 +139,40 @@ static fsq_tensor *op_sum_keep(fsq_ctx *c, fsq_tensor **x) { return fsq_sum(c, x
 static fsq_tensor *op_mean(fsq_ctx *c, fsq_tensor **x) { return fsq_mean(c, x[0], 0, 0); }
 static fsq_tensor *op_max(fsq_ctx *c, fsq_tensor **x) { return fsq_max(c, x[0], 1, 1); }
 static fsq_tensor *op_sum_all(fsq_ctx *c, fsq_tensor **x) { return fsq_sum_all(c, x[0]); }
+static fsq_tensor *op_linear(fsq_ctx *c, fsq_tensor **x) { return fsq_linear(c, x[0], x[1], x[2], 0); }
+static fsq_tensor *op_linear_relu(fsq_ctx *c, fsq_tensor **x) { return fsq_linear(c, x[0], x[1], x[2], 1); }
+static fsq_tensor *op_linear_nobias(fsq_ctx *c, fsq_tensor **x) { return fsq_linear(c, x[0], x[1], NULL, 0); }
+/* x's gradient exists (from the residual) before linear's backward adds to it */
+static fsq_tensor *op_linear_residual(fsq_ctx *c, fsq_tensor **x) {
+  return fsq_add(c, fsq_linear(c, x[0], x[1], x[2], 1), x[0]);
+}
+/* gradients handed over without a copy (a sum's first operand, a reshape)
+ * must still add up when a tensor has two consumers */
+static fsq_tensor *op_add_self(fsq_ctx *c, fsq_tensor **x) {
+  fsq_tensor *s = fsq_scale(c, x[0], 1.5);
+  return fsq_mul(c, fsq_add(c, s, s), s);
+}
+static fsq_tensor *op_reshape_twice(fsq_ctx *c, fsq_tensor **x) {
+  static const int64_t s1[2] = {3, 4}, s2[1] = {12};
+  fsq_tensor *t = fsq_tanh(c, x[0]);
+  return fsq_mul(c, fsq_reshape(c, t, 1, s2), fsq_reshape(c, fsq_reshape(c, t, 2, s1), 1, s2));
+}
+/* one tensor as both operands: both gradients accumulate into one buffer */
+static fsq_tensor *op_mm_self(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[0], 0, 1); }
+/* batched over heads of permuted views, read in place ([B, T, H, D] -> [B, H, T, D]) */
+static fsq_tensor *op_mm_heads(fsq_ctx *c, fsq_tensor **x) {
+  static const int perm[4] = {0, 2, 1, 3};
+  return fsq_matmul(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 0, 1);
+}
+static fsq_tensor *op_mm_heads_ta(fsq_ctx *c, fsq_tensor **x) {
+  static const int perm[4] = {0, 2, 1, 3};
+  return fsq_matmul(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 1, 0);
+}
 static fsq_tensor *op_mm(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 0, 0); }
 static fsq_tensor *op_mm_ta(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 1, 0); }
 static fsq_tensor *op_mm_tb(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 0, 1); }
 static fsq_tensor *op_mm_tab(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 1, 1); }
-static fsq_tensor *op_linear(fsq_ctx *c, fsq_tensor **x) {
+static fsq_tensor *op_matmul_bias(fsq_ctx *c, fsq_tensor **x) {
   return fsq_bias_add(c, fsq_matmul(c, x[0], x[1], 0, 1), x[2]);
 }
 static fsq_tensor *op_conv_tbc(fsq_ctx *c, fsq_tensor **x) { return fsq_conv_tbc(c, x[0], x[1], x[2], 1); }
@@ -176,6 +205,12 @@ static fsq_tensor *op_ls_nll(fsq_ctx *c, fsq_tensor **x) {
 static fsq_tensor *op_cross_entropy(fsq_ctx *c, fsq_tensor **x) {
   static const int64_t ts[1] = {5};
   return fsq_cross_entropy(c, x[0], mk_i64(c, 1, ts, ls_target), 0.1, -100, NULL);
+}
+static fsq_tensor *op_cross_entropy_nll(fsq_ctx *c, fsq_tensor **x) {
+  static const int64_t ts[1] = {5};
+  fsq_tensor *nll;
+  fsq_tensor *loss = fsq_cross_entropy(c, x[0], mk_i64(c, 1, ts, ls_target), 0.1, -100, &nll);
+  return fsq_add(c, loss, fsq_scale(c, nll, 0.3));
 }
 
 static const op_row rows[] = {
@@ -221,6 +256,15 @@ static const op_row rows[] = {
     {"max", op_max, 1, {3}, {{3, 5, 4}}, 0},
     {"sum_all", op_sum_all, 1, {3}, {{3, 5, 4}}, 0},
     {"matmul", op_mm, 2, {2, 2}, {{5, 3}, {3, 7}}, 0},
+    {"matmul_self", op_mm_self, 1, {2}, {{3, 4}}, 0},
+    {"add_self", op_add_self, 1, {2}, {{3, 4}}, 0},
+    {"reshape_twice", op_reshape_twice, 1, {3}, {{2, 3, 2}}, 0},
+    {"matmul_heads", op_mm_heads, 2, {4, 4}, {{2, 3, 4, 5}, {2, 2, 4, 5}}, 0},
+    {"matmul_heads_trans_a", op_mm_heads_ta, 2, {4, 4}, {{2, 3, 4, 5}, {2, 3, 4, 2}}, 0},
+    {"linear", op_linear, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
+    {"linear_relu", op_linear_relu, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
+    {"linear_nobias", op_linear_nobias, 2, {2, 2}, {{3, 4}, {5, 4}}, 0},
+    {"linear_relu_residual", op_linear_residual, 3, {2, 2, 1}, {{3, 4}, {4, 4}, {4}}, 0},
     {"matmul_trans_a", op_mm_ta, 2, {2, 2}, {{3, 5}, {3, 7}}, 0},
     {"matmul_trans_b", op_mm_tb, 2, {2, 2}, {{5, 3}, {7, 3}}, 0},
     {"matmul_trans_ab", op_mm_tab, 2, {2, 2}, {{3, 5}, {7, 3}}, 0},
@@ -229,13 +273,14 @@ static const op_row rows[] = {
     {"matmul_batched_tb", op_mm_tb, 2, {3, 3}, {{3, 5, 4}, {3, 2, 4}}, 0},
     {"matmul_shared_b", op_mm, 2, {3, 2}, {{2, 5, 3}, {3, 4}}, 0},
     {"matmul_shared_b_ta", op_mm_ta, 2, {3, 2}, {{2, 3, 5}, {3, 4}}, 0},
-    {"linear", op_linear, 3, {3, 2, 1}, {{3, 2, 5}, {4, 5}, {4}}, 0},
+    {"matmul_bias_add", op_matmul_bias, 3, {3, 2, 1}, {{3, 2, 5}, {4, 5}, {4}}, 0},
     {"conv_tbc", op_conv_tbc, 3, {3, 3, 1}, {{6, 2, 3}, {3, 3, 4}, {4}}, 0},
     {"conv_tbc_nopad", op_conv_tbc_nopad, 2, {3, 3}, {{7, 3, 2}, {4, 2, 5}}, 0},
     {"lstm_cell", op_lstm, 5, {2, 2, 2, 2, 2}, {{3, 4}, {3, 2}, {3, 2}, {8, 4}, {8, 2}}, 0},
     {"lstm_cell_bias", op_lstm_bias, 5, {2, 2, 2, 2, 1}, {{3, 4}, {3, 4}, {8, 4}, {8, 2}, {8}}, 0},
     {"label_smoothed_nll", op_ls_nll, 1, {2}, {{5, 7}}, 0},
     {"cross_entropy", op_cross_entropy, 1, {2}, {{5, 7}}, 0},
+    {"cross_entropy_nll", op_cross_entropy_nll, 1, {2}, {{5, 7}}, 0},
 };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
