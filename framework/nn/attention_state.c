@@ -60,10 +60,29 @@ void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
   }
 }
 
-/* Gathers the live rows of *buf into scratch by index, then swaps them. */
+/* Gathers the live rows of *buf into scratch by index, then swaps them;
+ * when fewer than half the rows change (beams that keep their own
+ * hypothesis), stages only the changed rows in scratch and copies them back. */
 static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index, int64_t n) {
   size_t row = (size_t)(st->num_heads * st->max_len * st->head_dim);
   size_t head = (size_t)(st->max_len * st->head_dim), live = (size_t)(st->len * st->head_dim);
+  int64_t changed = 0;
+  for (int64_t b = 0; b < n; b++) changed += index[b] != b;
+  if (2 * changed < n) {
+    for (int pass = 0; pass < 2; pass++)
+      for (int64_t b = 0; b < n; b++) {
+        if (index[b] == b) continue;
+        for (int64_t h = 0; h < st->num_heads; h++) {
+          size_t o = (size_t)b * row + (size_t)h * head;
+          if (pass == 0)
+            memcpy(st->scratch + o, *buf + (size_t)index[b] * row + (size_t)h * head,
+                   live * sizeof(float));
+          else
+            memcpy(*buf + o, st->scratch + o, live * sizeof(float));
+        }
+      }
+    return;
+  }
   for (int64_t b = 0; b < n; b++)
     for (int64_t h = 0; h < st->num_heads; h++)
       memcpy(st->scratch + (size_t)b * row + (size_t)h * head,
