@@ -283,6 +283,14 @@ static fsq_status reserve(fsq_generator *g, int64_t bsz, int64_t cols, int64_t s
 static fsq_status reserve_states(fsq_generator *g, int64_t rows, int64_t src_len, int64_t tgt_len) {
   if (g->states[0] != NULL && rows <= g->st_rows && src_len <= g->st_src && tgt_len <= g->st_tgt)
     return FSQ_OK;
+  /* Batches come by increasing length: grow what is short by half again
+   * at least, so the states (and their first-touch page faults) are not
+   * made anew for every batch. */
+  if (g->states[0] != NULL) {
+    if (rows > g->st_rows && rows < g->st_rows + g->st_rows / 2) rows = g->st_rows + g->st_rows / 2;
+    if (src_len > g->st_src && src_len < g->st_src + g->st_src / 2) src_len = g->st_src + g->st_src / 2;
+    if (tgt_len > g->st_tgt && tgt_len < g->st_tgt + g->st_tgt / 2) tgt_len = g->st_tgt + g->st_tgt / 2;
+  }
   if (rows < g->st_rows) rows = g->st_rows;
   if (src_len < g->st_src) src_len = g->st_src;
   if (tgt_len < g->st_tgt) tgt_len = g->st_tgt;

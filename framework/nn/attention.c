@@ -101,8 +101,13 @@ static fsq_status cached_kv(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_nn_mha_state 
     fsq_tensor *kn = split_heads(ctx, m, fsq_nn_linear_forward(ctx, &m->k_proj, key));
     fsq_tensor *vn = split_heads(ctx, m, fsq_nn_linear_forward(ctx, &m->v_proj, value));
     if (!kn || !vn) return fsq_error_code();
+    int first = st->len == 0;
     fsq_status s = cache_append(ctx, st, kn, vn);
     if (s != FSQ_OK) return s;
+    if (first) {
+      st->static_kv = static_kv != 0;
+      if (static_kv) fsq_nn_mha_state_tag_rows(st);
+    }
   }
   int64_t shape[4] = {st->batch, st->num_heads, st->max_len, st->head_dim};
   *kh = fsq_narrow(ctx, fsq_wrap(ctx, FSQ_F32, 4, shape, st->key), 2, 0, st->len);

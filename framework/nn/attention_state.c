@@ -20,7 +20,9 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
   st->key = calloc(n, sizeof(float));
   st->value = calloc(n, sizeof(float));
   st->scratch = calloc(n, sizeof(float));
-  if (!st->key || !st->value || !st->scratch) {
+  st->tag = calloc((size_t)max_batch, sizeof(int64_t));
+  st->tag_scratch = calloc((size_t)max_batch, sizeof(int64_t));
+  if (!st->key || !st->value || !st->scratch || !st->tag || !st->tag_scratch) {
     fsq_nn_mha_state_free(st);
     return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu floats", 3 * n);
   }
@@ -31,18 +33,56 @@ void fsq_nn_mha_state_free(fsq_nn_mha_state *st) {
   free(st->key);
   free(st->value);
   free(st->scratch);
+  free(st->tag);
+  free(st->tag_scratch);
   memset(st, 0, sizeof *st);
 }
 
 void fsq_nn_mha_state_clear(fsq_nn_mha_state *st) {
   st->batch = 0;
   st->len = 0;
+  st->static_kv = 0;
 }
 
-/* Gathers the live rows of *buf into scratch by index, then swaps them. */
+void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
+  size_t row = (size_t)(st->num_heads * st->max_len * st->head_dim);
+  size_t head = (size_t)(st->max_len * st->head_dim), live = (size_t)(st->len * st->head_dim);
+  for (int64_t b = 0; b < st->batch; b++) {
+    st->tag[b] = b;
+    if (b == 0) continue;
+    int same = 1;
+    for (int64_t h = 0; same && h < st->num_heads; h++) {
+      size_t o1 = (size_t)b * row + (size_t)h * head, o0 = o1 - row;
+      same = memcmp(st->key + o1, st->key + o0, live * sizeof(float)) == 0 &&
+             memcmp(st->value + o1, st->value + o0, live * sizeof(float)) == 0;
+    }
+    if (same) st->tag[b] = st->tag[b - 1];
+  }
+}
+
+/* Gathers the live rows of *buf into scratch by index, then swaps them;
+ * when fewer than half the rows change (beams that keep their own
+ * hypothesis), stages only the changed rows in scratch and copies them back. */
 static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index, int64_t n) {
   size_t row = (size_t)(st->num_heads * st->max_len * st->head_dim);
   size_t head = (size_t)(st->max_len * st->head_dim), live = (size_t)(st->len * st->head_dim);
+  int64_t changed = 0;
+  for (int64_t b = 0; b < n; b++) changed += index[b] != b;
+  if (2 * changed < n) {
+    for (int pass = 0; pass < 2; pass++)
+      for (int64_t b = 0; b < n; b++) {
+        if (index[b] == b) continue;
+        for (int64_t h = 0; h < st->num_heads; h++) {
+          size_t o = (size_t)b * row + (size_t)h * head;
+          if (pass == 0)
+            memcpy(st->scratch + o, *buf + (size_t)index[b] * row + (size_t)h * head,
+                   live * sizeof(float));
+          else
+            memcpy(*buf + o, st->scratch + o, live * sizeof(float));
+        }
+      }
+    return;
+  }
   for (int64_t b = 0; b < n; b++)
     for (int64_t h = 0; h < st->num_heads; h++)
       memcpy(st->scratch + (size_t)b * row + (size_t)h * head,
@@ -61,6 +101,19 @@ fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, 
     if (index[b] < 0 || index[b] >= st->batch)
       return fsq_error(FSQ_ERR_INVALID, "attention cache reorder: index %lld outside batch %lld",
                        (long long)index[b], (long long)st->batch);
+  if (st->static_kv) {
+    int same = 1;
+    for (int64_t b = 0; same && b < n; b++)
+      same = b < st->batch && st->tag[index[b]] == st->tag[b];
+    if (same) { /* every row already holds what it would be given */
+      st->batch = n;
+      return FSQ_OK;
+    }
+    for (int64_t b = 0; b < n; b++) st->tag_scratch[b] = st->tag[index[b]];
+    int64_t *t = st->tag;
+    st->tag = st->tag_scratch;
+    st->tag_scratch = t;
+  }
   gather_rows(st, &st->key, index, n);
   gather_rows(st, &st->value, index, n);
   st->batch = n;

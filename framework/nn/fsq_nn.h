@@ -144,6 +144,11 @@ typedef struct fsq_nn_mha_state {
   float *scratch;     /* same size: reorder target, swapped with key/value */
   int64_t max_batch, num_heads, max_len, head_dim;
   int64_t batch, len; /* the live part: [batch, H, len, Dh] */
+  /* Static keys/values (encoder attention): tag[b] names row b's contents
+   * (rows with bitwise equal contents share a tag), so a reorder that maps
+   * every row onto equal contents (beams of one sentence) copies nothing. */
+  int64_t *tag, *tag_scratch; /* [max_batch] */
+  int static_kv;
 } fsq_nn_mha_state;
 
 fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int64_t max_batch,

@@ -25,6 +25,9 @@ struct fsq_model_decoder_state {
   float *enc, *enc_scratch;       /* [max_batch * max_src_len * C] each */
   uint8_t *mask, *mask_scratch;   /* [rows, S]; [max_batch * max_src_len] each */
   int has_pads;                   /* 0: fairseq passes no encoder padding mask */
+  /* tag[b]: the encoded sentence whose output (and mask) row b holds, so a
+   * reorder among one sentence's beams moves nothing. */
+  int64_t *tag, *tag_scratch;     /* [max_batch] each */
   fsq_nn_decoder_layer_state *layers; /* [dec.layers] */
   int64_t layers_made;
 };
@@ -39,6 +42,8 @@ void tf_decoder_state_destroy(fsq_model_decoder_state *st) {
   free(st->enc_scratch);
   free(st->mask);
   free(st->mask_scratch);
+  free(st->tag);
+  free(st->tag_scratch);
   free(st);
 }
 
@@ -49,7 +54,9 @@ static fsq_status alloc_buffers(fsq_model_decoder_state *st, int64_t layers) {
   st->mask = calloc(cells, 1);
   st->mask_scratch = calloc(cells, 1);
   st->layers = calloc((size_t)layers, sizeof *st->layers);
-  if (!st->enc || !st->enc_scratch || !st->mask || !st->mask_scratch || !st->layers)
+  st->tag = calloc((size_t)st->max_batch, sizeof(int64_t));
+  st->tag_scratch = calloc((size_t)st->max_batch, sizeof(int64_t));
+  if (!st->tag || !st->tag_scratch || !st->enc || !st->enc_scratch || !st->mask || !st->mask_scratch || !st->layers)
     return fsq_error(FSQ_ERR_NOMEM, "transformer: decoder state of %lld x %lld x %lld",
                      (long long)st->max_batch, (long long)st->max_src_len, (long long)st->dim);
   return FSQ_OK;
@@ -99,6 +106,7 @@ static void keep_encoder_out(fsq_ctx *ctx, fsq_model_decoder_state *st, const fs
   int64_t dst_stride[3] = {len * c, c, 1};
   int64_t src_stride[3] = {enc->stride[1], enc->stride[0], enc->stride[2]};
   fsq_ctx_kernels(ctx)->copy(FSQ_F32, 3, shape, st->enc, dst_stride, enc->data, src_stride, 0);
+  for (int64_t b = 0; b < bsz; b++) st->tag[b] = b;
   st->has_pads = mask != NULL;
   if (mask != NULL)
     memcpy(st->mask, mask->data, (size_t)(bsz * len)); /* contiguous, from tf_padding_mask */
@@ -179,9 +187,15 @@ fsq_status tf_reorder(fsq_model_decoder_state *st, const int64_t *index, int64_t
       return fsq_error_wrap(s, "transformer: reorder");
     }
   }
-  size_t width = (size_t)(st->src_len * st->dim) * sizeof(float);
-  gather_rows((void **)&st->enc, (void **)&st->enc_scratch, width, index, n);
-  gather_rows((void **)&st->mask, (void **)&st->mask_scratch, (size_t)st->src_len, index, n);
+  int same = 1;
+  for (int64_t b = 0; same && b < n; b++) same = b < st->rows && st->tag[index[b]] == st->tag[b];
+  if (!same) {
+    for (int64_t b = 0; b < n; b++) st->tag_scratch[b] = st->tag[index[b]];
+    gather_rows((void **)&st->tag, (void **)&st->tag_scratch, 0, index, 0); /* swap */
+    size_t width = (size_t)(st->src_len * st->dim) * sizeof(float);
+    gather_rows((void **)&st->enc, (void **)&st->enc_scratch, width, index, n);
+    gather_rows((void **)&st->mask, (void **)&st->mask_scratch, (size_t)st->src_len, index, n);
+  }
   st->rows = n;
   return FSQ_OK;
 }
