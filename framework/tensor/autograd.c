@@ -1,6 +1,7 @@
 /* autograd.c: recording nodes and walking them back. */
 #include "tensor/tensor_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 void fsq_requires_grad(fsq_tensor *t) {
@@ -98,6 +99,68 @@ static void release_grad(fsq_ctx *ctx, fsq_tensor *t) {
   t->grad = NULL;
 }
 
+void fsq_ctx_set_grad_ready_hook(fsq_ctx *ctx, fsq_grad_ready_fn fn, void *user) {
+  ctx->grad_ready = fn;
+  ctx->grad_ready_user = user;
+}
+
+static int is_leaf(const fsq_tensor *t) { return t && t->requires_grad && !t->node; }
+
+/* For the grad-ready hook: every leaf on the tape with the earliest
+ * recorded node that uses it (backward walks the tape newest first, so the
+ * leaf's gradient is final once that node has run). An open-addressing
+ * table in the step arena, keyed by the leaf's address. */
+struct leaf_slot {
+  fsq_tensor *leaf;
+  const fsq_node *last; /* the earliest recorded node using leaf */
+  int fired;
+};
+
+struct leaf_table {
+  struct leaf_slot *slot;
+  size_t mask;
+};
+
+static struct leaf_slot *leaf_find(const struct leaf_table *tb, const fsq_tensor *t) {
+  size_t h = (size_t)(((uintptr_t)t >> 4) * (uintptr_t)0x9E3779B97F4A7C15ull) & tb->mask;
+  while (tb->slot[h].leaf && tb->slot[h].leaf != t) h = (h + 1) & tb->mask;
+  return &tb->slot[h];
+}
+
+static fsq_status leaf_table_build(fsq_ctx *ctx, struct leaf_table *tb) {
+  size_t uses = 0;
+  for (const fsq_node *n = ctx->tape; n; n = n->prev)
+    for (int j = 0; j < n->n_in; j++) uses += is_leaf(n->in[j]);
+  size_t cap = 16;
+  while (cap < 2 * uses) cap *= 2;
+  tb->slot = fsq_ctx_alloc(ctx, cap * sizeof *tb->slot);
+  if (!tb->slot) return ctx->status;
+  memset(tb->slot, 0, cap * sizeof *tb->slot);
+  tb->mask = cap - 1;
+  for (const fsq_node *n = ctx->tape; n; n = n->prev)
+    for (int j = 0; j < n->n_in; j++)
+      if (is_leaf(n->in[j])) {
+        struct leaf_slot *s = leaf_find(tb, n->in[j]);
+        s->leaf = n->in[j];
+        s->last = n; /* older nodes come later in this walk */
+      }
+  return FSQ_OK;
+}
+
+/* After node n's backward (or its skip): the hook for each leaf n was the
+ * last to touch. */
+static fsq_status leaf_table_fire(fsq_ctx *ctx, const struct leaf_table *tb, const fsq_node *n) {
+  for (int j = 0; j < n->n_in; j++) {
+    if (!is_leaf(n->in[j])) continue;
+    struct leaf_slot *s = leaf_find(tb, n->in[j]);
+    if (s->last != n || s->fired || !s->leaf->grad) continue;
+    s->fired = 1;
+    fsq_status st = ctx->grad_ready(s->leaf, ctx->grad_ready_user);
+    if (st != FSQ_OK) return st;
+  }
+  return FSQ_OK;
+}
+
 fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss) {
   if (!loss) return fsq_error(FSQ_ERR_INVALID, "backward: loss is NULL");
   if (ctx->status != FSQ_OK)
@@ -109,12 +172,22 @@ fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss) {
   void *g = fsq_grad_data(ctx, loss);
   if (!g) return ctx->status;
   ctx->k->fill(loss->dtype, g, 1, 1.0);
+  struct leaf_table tb = {NULL, 0};
+  if (ctx->grad_ready) {
+    fsq_status st = leaf_table_build(ctx, &tb);
+    if (st != FSQ_OK) return fsq_error_wrap(st, "backward");
+  }
   for (fsq_node *n = ctx->tape; n; n = n->prev) {
-    if (!n->out->grad && !(n->out2 && n->out2->grad)) continue; /* off the loss path */
-    n->backward(ctx, n);
-    if (ctx->status != FSQ_OK) return fsq_error_wrap(ctx->status, "backward");
-    release_grad(ctx, n->out);
-    release_grad(ctx, n->out2);
+    if (n->out->grad || (n->out2 && n->out2->grad)) { /* else off the loss path */
+      n->backward(ctx, n);
+      if (ctx->status != FSQ_OK) return fsq_error_wrap(ctx->status, "backward");
+      release_grad(ctx, n->out);
+      release_grad(ctx, n->out2);
+    }
+    if (tb.slot) {
+      fsq_status st = leaf_table_fire(ctx, &tb, n);
+      if (st != FSQ_OK) return fsq_error_wrap(st, "backward: grad-ready hook");
+    }
   }
   return FSQ_OK;
 }

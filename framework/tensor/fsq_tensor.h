@@ -102,6 +102,17 @@ void fsq_requires_grad(fsq_tensor *t);
 /* loss must have one element; its gradient starts at 1. Every tensor on the
  * path that requires grad gets .grad += d loss / d tensor. */
 fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss);
+/* Called by fsq_backward once per leaf (a tensor that requires grad and was
+ * made by no op: a parameter, or an input given fsq_requires_grad) that is
+ * an input of some op on the tape and has a gradient buffer, as soon as that
+ * leaf's gradient is final for this backward: right after the earliest
+ * recorded op using it has run its backward (or been skipped, being off the
+ * loss path). The leaf's .grad must not be written before fsq_backward
+ * returns; reading it, or reducing it in place across processes, is fine.
+ * A status other than FSQ_OK stops backward with that status. fn NULL:
+ * no hook (the default). The hook stays set until changed. */
+typedef fsq_status (*fsq_grad_ready_fn)(fsq_tensor *leaf, void *user);
+void fsq_ctx_set_grad_ready_hook(fsq_ctx *ctx, fsq_grad_ready_fn fn, void *user);
 
 /* ---- views and layout (share storage when possible) ------------------------ */
 fsq_tensor *fsq_transpose(fsq_ctx *ctx, fsq_tensor *x, int d0, int d1);

@@ -33,6 +33,8 @@ struct fsq_ctx {
   size_t block_bytes; /* the arena's block size */
   size_t high;        /* the most arena bytes one step has used */
   struct grad_free *free_grads; /* released gradient buffers (autograd.c) */
+  fsq_grad_ready_fn grad_ready; /* fsq_ctx_set_grad_ready_hook */
+  void *grad_ready_user;
 };
 
 /* Records the error in fsq_error and the context; returns NULL. */

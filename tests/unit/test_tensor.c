@@ -332,6 +332,80 @@ static void test_gradients_accumulate_for_shared_weights(void) {
   fsq_params_destroy(p);
 }
 
+/* The grad-ready hook (fsq_ctx_set_grad_ready_hook): one call per leaf on
+ * the tape, once its gradient is final, in the order backward finishes them. */
+struct ready_log {
+  fsq_tensor *leaf[8];
+  double grad0[8]; /* the leaf's first gradient value when the hook ran */
+  int n;
+  int fail_at; /* return an error on this call (-1: never) */
+};
+
+static fsq_status record_ready(fsq_tensor *leaf, void *user) {
+  struct ready_log *log = user;
+  if (log->n == log->fail_at) return fsq_error(FSQ_ERR_IO, "hook failed on purpose");
+  if (log->n < 8) {
+    log->leaf[log->n] = leaf;
+    log->grad0[log->n] = ((const double *)leaf->grad->data)[0];
+  }
+  log->n++;
+  return FSQ_OK;
+}
+
+static void test_grad_ready_hook_fires_once_per_leaf_when_final(void) {
+  fsq_params *p = fsq_params_create();
+  const int64_t s[1] = {3};
+  fsq_tensor *a = fsq_params_add(p, "a", FSQ_F64, 1, s);
+  fsq_tensor *b = fsq_params_add(p, "b", FSQ_F64, 1, s);
+  fsq_tensor *c = fsq_params_add(p, "c", FSQ_F64, 1, s);
+  fsq_tensor *unused = fsq_params_add(p, "unused", FSQ_F64, 1, s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(unused);
+  for (int i = 0; i < 3; i++) {
+    ((double *)a->data)[i] = 1 + i;
+    ((double *)b->data)[i] = 0.5 * i;
+    ((double *)c->data)[i] = -1;
+  }
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  struct ready_log log = {.fail_at = -1};
+  fsq_ctx_set_grad_ready_hook(ctx, record_ready, &log);
+  /* a is used by the first op and again by the last: its gradient is final
+   * only after the first op's backward, so it comes after b. c feeds an op
+   * off the loss path: final at once (zero). */
+  fsq_tensor *h = fsq_mul(ctx, a, a);
+  fsq_tensor *off = fsq_scale(ctx, c, 2);
+  fsq_tensor *loss = fsq_add(ctx, fsq_sum_all(ctx, fsq_mul(ctx, h, b)),
+                             fsq_sum_all(ctx, fsq_scale(ctx, a, 3)));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(off);
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, loss), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(log.n, 3);
+  CU_ASSERT_PTR_EQUAL(log.leaf[0], b);
+  CU_ASSERT_PTR_EQUAL(log.leaf[1], c);
+  CU_ASSERT_PTR_EQUAL(log.leaf[2], a);
+  for (int k = 0; k < 3; k++) /* the value seen by the hook is the final one */
+    CU_ASSERT_EQUAL(log.grad0[k], ((const double *)log.leaf[k]->grad->data)[0]);
+  CLOSE(((const double *)a->grad->data)[0], 2 * 1 * 0.0 + 3, 1e-12); /* 2 a b + 3 */
+  CLOSE(((const double *)a->grad->data)[2], 2 * 3 * 1.0 + 3, 1e-12);
+  CLOSE(((const double *)b->grad->data)[1], 4, 1e-12); /* a^2 */
+  CU_ASSERT_EQUAL(((const double *)c->grad->data)[0], 0.0);
+
+  /* an error from the hook stops backward with it */
+  fsq_ctx_reset(ctx);
+  log = (struct ready_log){.fail_at = 1};
+  loss = fsq_sum_all(ctx, fsq_mul(ctx, fsq_mul(ctx, a, a), b));
+  CU_ASSERT_EQUAL(fsq_backward(ctx, loss), FSQ_ERR_IO);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "hook failed on purpose"));
+  CU_ASSERT_EQUAL(log.n, 1);
+
+  /* no hook: nothing is called */
+  fsq_ctx_reset(ctx);
+  fsq_ctx_set_grad_ready_hook(ctx, NULL, NULL);
+  log = (struct ready_log){.fail_at = -1};
+  CU_ASSERT_EQUAL(fsq_backward(ctx, fsq_sum_all(ctx, fsq_mul(ctx, a, b))), FSQ_OK);
+  CU_ASSERT_EQUAL(log.n, 0);
+  fsq_ctx_destroy(ctx);
+  fsq_params_destroy(p);
+}
+
 static void test_embedding_gives_no_gradient_to_padding_row(void) {
   fsq_params *p = fsq_params_create();
   const int64_t ws[2] = {4, 2}, is[1] = {5};
@@ -683,6 +757,7 @@ int main(void) {
       FSQ_TEST_CASE(test_f32_transcendentals_are_accurate),
       FSQ_TEST_CASE(test_dropout_is_identity_when_not_training),
       FSQ_TEST_CASE(test_gradients_accumulate_for_shared_weights),
+      FSQ_TEST_CASE(test_grad_ready_hook_fires_once_per_leaf_when_final),
       FSQ_TEST_CASE(test_embedding_gives_no_gradient_to_padding_row),
       FSQ_TEST_CASE(test_views_share_storage),
       FSQ_TEST_CASE(test_failed_op_returns_null_and_chains),
