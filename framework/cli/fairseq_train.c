@@ -248,6 +248,18 @@ static fsq_status optimizer_overrides(fsq_config *c) {
                                        text);
 }
 
+/* Rank 0's share of update time spent waiting for gradient reduction
+ * (scripts/bench-distributed reads this line). */
+static void log_comm_stats(const fsq_trainer *t) {
+  fsq_trainer_comm_stats cs = fsq_trainer_get_comm_stats(t);
+  double per = cs.synced_updates ? (double)cs.posted_during_backward / (double)cs.synced_updates : 0;
+  fsq_log_info("fairseq.distributed.utils",
+               "gradient sync: %d ranks, %llu updates, waited %.3f s of %.3f s in updates "
+               "(%.1f%%); buckets posted during backward: %.1f of %zu per update",
+               cs.world, (unsigned long long)cs.synced_updates, cs.comm_wait_s, cs.update_s,
+               cs.update_s > 0 ? 100.0 * cs.comm_wait_s / cs.update_s : 0.0, per, cs.buckets);
+}
+
 static int train(fsq_config *c) {
   fsq_trainer_parts parts;
   fsq_trainer *t = NULL;
@@ -290,6 +302,7 @@ static int train(fsq_config *c) {
     s = restore(t, c);
   }
   if (s == FSQ_OK) s = fsq_trainer_run(t);
+  if (s == FSQ_OK && world > 1) log_comm_stats(t);
   fsq_trainer_destroy(t);
   if (s != FSQ_OK) {
     if (world > 1) {

@@ -140,6 +140,9 @@ void fsq_reducer_set_sync(fsq_reducer *r, int sync);
 /* Gradient i is final for this step: it must not change until wait().
  * mark_ready and wait are called from one thread (the trainer's). */
 fsq_status fsq_reducer_mark_ready(fsq_reducer *r, size_t i);
+/* Marks every gradient not yet marked this step (parameters backward never
+ * reached, or a step whose gradients were final before any hook ran). */
+fsq_status fsq_reducer_mark_rest(fsq_reducer *r);
 /* Returns when every bucket is summed (and unpacked) on this rank; fails
  * when a buffer was never marked, a peer is lost, or after timeout_s
  * seconds (<= 0: the fsq_dist collective timeout) naming the late ranks.
@@ -147,6 +150,7 @@ fsq_status fsq_reducer_mark_ready(fsq_reducer *r, size_t i);
 fsq_status fsq_reducer_wait(fsq_reducer *r, double timeout_s);
 /* Counters for tests and benchmarks: buckets started / completed since the
  * last wait (read without waiting). */
+size_t fsq_reducer_buckets_posted(const fsq_reducer *r); /* handed to the helper thread */
 size_t fsq_reducer_buckets_started(const fsq_reducer *r);
 size_t fsq_reducer_buckets_completed(const fsq_reducer *r);
 fsq_reducer_stats fsq_reducer_get_stats(const fsq_reducer *r);

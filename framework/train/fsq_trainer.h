@@ -45,6 +45,18 @@ void fsq_trainer_destroy(fsq_trainer *t);
  * global sample size. Only rank 0 logs and writes checkpoints. Call after
  * create, before restore and run; dist is borrowed and must outlive t. */
 fsq_status fsq_trainer_set_dist(fsq_trainer *t, struct fsq_dist *dist, size_t bucket_cap_bytes);
+/* Where an update's time went in data-parallel training (zeros in a world
+ * of 1): update_s is the time inside updates (forward, backward, reduction,
+ * optimizer), comm_wait_s the part spent waiting for gradient buckets and
+ * the summed statistics after backward had finished. */
+typedef struct fsq_trainer_comm_stats {
+  int world;
+  size_t buckets;                 /* gradient buckets per update */
+  uint64_t synced_updates;
+  uint64_t posted_during_backward; /* buckets, over all synced updates */
+  double update_s, comm_wait_s;
+} fsq_trainer_comm_stats;
+fsq_trainer_comm_stats fsq_trainer_get_comm_stats(const fsq_trainer *t);
 /* Restores a loaded checkpoint: parameters, and unless the corresponding
  * --reset-* flag is set, optimizer state, scheduler, progress and meters. */
 fsq_status fsq_trainer_restore(fsq_trainer *t, struct fsq_state *state);

@@ -8,6 +8,7 @@ libfsq_la_SOURCES += \
 	framework/train/progress.c \
 	framework/train/trainer.c \
 	framework/train/trainer_checkpoint.c \
+	framework/train/trainer_dist.c \
 	framework/train/trainer_loop.c
 noinst_HEADERS += framework/train/trainer_internal.h
 fsq_traindir = $(pkgincludedir)/train

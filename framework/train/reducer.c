@@ -185,6 +185,16 @@ fsq_status fsq_reducer_mark_ready(fsq_reducer *r, size_t i) {
   return start_ready_buckets(r);
 }
 
+fsq_status fsq_reducer_mark_rest(fsq_reducer *r) {
+  if (!r->sync) return FSQ_OK;
+  for (size_t i = 0; i < r->n; i++) {
+    if (r->marked[i]) continue;
+    r->marked[i] = 1;
+    r->buckets[r->bucket_of[i]].ready++;
+  }
+  return start_ready_buckets(r);
+}
+
 static size_t count_state(const fsq_reducer *r, int at_least) {
   size_t c = 0;
   for (size_t k = 0; k < r->nb; k++) c += atomic_load(&r->buckets[k].op.state) >= at_least;
@@ -194,6 +204,8 @@ static size_t count_state(const fsq_reducer *r, int at_least) {
 size_t fsq_reducer_buckets_started(const fsq_reducer *r) {
   return count_state(r, DIST_OP_STARTED);
 }
+
+size_t fsq_reducer_buckets_posted(const fsq_reducer *r) { return r->next_start; }
 
 size_t fsq_reducer_buckets_completed(const fsq_reducer *r) { return count_state(r, DIST_OP_DONE); }
 

@@ -141,71 +141,8 @@ void fsq_trainer_destroy(fsq_trainer *t) {
   fsq_params_destroy(t->params);
   free(t->oparams);
   free(t->grads);
+  free(t->grad_slots);
   free(t);
-}
-
-fsq_status fsq_trainer_set_dist(fsq_trainer *t, fsq_dist *dist, size_t bucket_cap_bytes) {
-  if (t->dist != NULL) return fsq_error(FSQ_ERR_INVALID, "trainer: distributed set twice");
-  t->dist = dist;
-  t->rank = fsq_dist_rank(dist);
-  t->world = fsq_dist_size(dist);
-  if (t->rank != 0) t->log_format = FSQ_LOG_FORMAT_NONE; /* only the master logs */
-  if (t->world == 1) return FSQ_OK;
-  /* Buckets in the order backward finishes gradients: roughly the reverse
-   * of the parameters' creation order (the output layers first). */
-  fsq_grad_buffer *rev = malloc((t->n_params ? t->n_params : 1) * sizeof *rev);
-  if (rev == NULL) return fsq_error(FSQ_ERR_NOMEM, "trainer: out of memory");
-  for (size_t i = 0; i < t->n_params; i++) rev[i] = t->grads[t->n_params - 1 - i];
-  fsq_status st = fsq_reducer_create(dist, rev, t->n_params, bucket_cap_bytes, &t->reducer);
-  free(rev);
-  return st;
-}
-
-fsq_status fsq_trainer_sum_log(fsq_trainer *t, fsq_criterion_log *log) {
-  if (t->world == 1) return FSQ_OK;
-  double v[7] = {log->loss, log->nll_loss, log->ntokens, log->nsentences,
-                 log->sample_size, log->n_correct, log->total};
-  fsq_status st = fsq_dist_allreduce_f64(t->dist, v, 7);
-  if (st != FSQ_OK) return st;
-  *log = (fsq_criterion_log){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
-  return FSQ_OK;
-}
-
-/* After the last sub-batch's backward: every gradient is final, so every
- * bucket is posted at once (in bucket order, the same on every rank) and
- * the reductions run on fsq_dist's helper thread while later buckets are
- * still being posted. The autograd tape has no per-parameter "gradient is
- * final" hook yet, so the reductions do not overlap backward itself. */
-static fsq_status sync_gradients(fsq_trainer *t, fsq_criterion_log *log) {
-  for (size_t i = 0; i < t->n_params; i++) {
-    fsq_status st = fsq_reducer_mark_ready(t->reducer, i);
-    if (st != FSQ_OK) return st;
-  }
-  fsq_status st = fsq_reducer_wait(t->reducer, 0);
-  if (st != FSQ_OK) return st;
-  return fsq_trainer_sum_log(t, log);
-}
-
-/* fairseq's _check_grad_norms: the norm of the summed gradients must be the
- * same on every rank; a NaN or inf on any rank is seen by all, so every
- * rank stops together. */
-static fsq_status check_gnorm(fsq_trainer *t, double *gnorm) {
-  if (t->world == 1) return FSQ_OK;
-  double sum = 0;
-  int finite = 0;
-  fsq_status st = fsq_dist_sum_finite(t->dist, *gnorm, &sum, &finite);
-  if (st != FSQ_OK) return st;
-  if (!finite) {
-    if (isfinite(*gnorm)) *gnorm = sum;
-    return FSQ_OK;
-  }
-  double mean = sum / t->world;
-  if (fabs(*gnorm - mean) / (mean + 1e-6) > 1e-6)
-    return fsq_error(FSQ_ERR_INTERNAL,
-                     "Fatal error: gradients are inconsistent between workers (rank %d: gradient "
-                     "norm %.9g, mean over %d ranks %.9g) at update %lld",
-                     t->rank, *gnorm, t->world, mean, (long long)t->num_updates + 1);
-  return FSQ_OK;
 }
 
 static void add_log(fsq_criterion_log *sum, const fsq_criterion_log *x) {
@@ -258,6 +195,13 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
      * resume, and N ranks draw the masks of one rank with N x --update-freq */
     fsq_ctx_set_seed(t->ctx, t->seed,
                      (uint64_t)((t->num_updates * t->update_freq + i) * t->world + t->rank));
+    /* the last sub-batch of the update reduces its gradients as backward
+     * finishes them; the ones before only accumulate */
+    int64_t epoch;
+    size_t taken_in_epoch;
+    fsq_epoch_iter_position(it, &epoch, &taken_in_epoch);
+    fsq_trainer_dist_sub_batch(t, i == t->update_freq - 1 ||
+                                      taken_in_epoch >= fsq_epoch_iter_len(it));
     fsq_status st = fsq_trainer_forward(t, split, indices, count, 1, log);
     if (st != FSQ_OK) return st;
   }
@@ -266,13 +210,13 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
    * pad the short ones), so all ranks run out together */
   if (taken == 0) return FSQ_OK;
   if (t->world > 1) {
-    fsq_status st = sync_gradients(t, log);
+    fsq_status st = fsq_trainer_dist_sync(t, log);
     if (st != FSQ_OK) return st;
   }
   /* normalized by the global sample size, as fairseq does */
   if (log->sample_size > 0) fsq_grads_scale(t->grads, t->n_params, (float)(1.0 / log->sample_size));
   *gnorm = fsq_grads_clip(t->grads, t->n_params, t->clip_norm);
-  fsq_status cst = check_gnorm(t, gnorm);
+  fsq_status cst = fsq_trainer_dist_check_gnorm(t, gnorm);
   if (cst != FSQ_OK) return cst;
   if (!isfinite(*gnorm))
     return fsq_error(FSQ_ERR_INVALID,

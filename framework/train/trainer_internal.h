@@ -26,6 +26,9 @@ struct fsq_trainer {
   /* data parallel (fsq_trainer_set_dist): a world of 1 without it */
   fsq_dist *dist;        /* borrowed; NULL: one process */
   fsq_reducer *reducer;  /* over the gradients, last parameter first */
+  struct fsq_grad_slot *grad_slots; /* [n_params] by tensor address: the hook's map */
+  double update_s, comm_wait_s;     /* fsq_trainer_get_comm_stats */
+  uint64_t posted_in_backward;
   int rank, world;
   /* options */
   int64_t max_tokens, batch_size, update_freq, max_epoch, max_update, log_interval;
@@ -58,5 +61,14 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
 fsq_status fsq_trainer_save(fsq_trainer *t, int end_of_epoch, int has_val, double val);
 /* Sums a criterion log over the ranks (f64); the identity in a world of 1. */
 fsq_status fsq_trainer_sum_log(fsq_trainer *t, fsq_criterion_log *log);
+
+/* trainer_dist.c (all no-ops in a world of 1). Before each sub-batch's
+ * forward: last says whether its backward synchronizes the gradients. */
+void fsq_trainer_dist_sub_batch(fsq_trainer *t, int last);
+/* After the update's last sub-batch: every gradient and the log summed. */
+fsq_status fsq_trainer_dist_sync(fsq_trainer *t, fsq_criterion_log *log);
+/* The summed gradients' norm is the same on every rank; non-finite on all
+ * when on any. */
+fsq_status fsq_trainer_dist_check_gnorm(fsq_trainer *t, double *gnorm);
 
 #endif

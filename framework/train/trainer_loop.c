@@ -197,6 +197,7 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
     if (st != FSQ_OK) return st;
     if (!updated) break;
     double secs = fsq_time_now() - start;
+    t->update_s += secs;
     if ((st = log_update(t, t->inner, &log, gnorm, secs)) != FSQ_OK) return st;
     if ((st = log_update(t, t->epoch_meters, &log, gnorm, secs)) != FSQ_OK) return st;
     int64_t epoch_pos;

@@ -4,6 +4,8 @@
 #  (a) 2 ranks with --max-tokens T end with the parameters of 1 rank with
 #      --update-freq 2 --max-tokens T (rank r takes batches r, r+2, ... of
 #      the epoch's list, so both see the same batches per update);
+#  (a') and of 1 rank with --max-tokens 2T where 2T holds both ranks'
+#      batches (a corpus made for it);
 #  (b) 2 ranks stopped after 3 updates and resumed end bit-identical to the
 #      straight run; the same checkpoint resumed by 1 rank with
 #      --update-freq 2 ends as (a); a position 2 ranks cannot continue from
@@ -91,8 +93,11 @@ run "$tmp/ws.log" "$(train "$tmp/ws" 1 --distributed-world-size 2)"
 # (a) 1 rank x --update-freq 2 == 2 ranks.
 run "$tmp/one.log" "$(train "$tmp/one" 6 --update-freq 2)"
 must "$tmp/one.log" "1 rank"
-run "$tmp/two.log" "$mpi $(train "$tmp/two" 6)"
+run "$tmp/two.log" "$mpi $(train "$tmp/two" 6 --bucket-cap-mb 1)"
 must "$tmp/two.log" "2 ranks"
+# small buckets: each starts its reduction while backward still runs
+grep -Eq 'buckets posted during backward: ([2-9]|[1-9][0-9]+)\.0 of \1 per update' "$tmp/two.log" ||
+  { cat "$tmp/two.log"; echo "FAIL: gradient buckets not posted during backward"; fail=1; }
 grep -q 'training on 2 devices' "$tmp/two.log" || { cat "$tmp/two.log"; echo "FAIL: not 2 ranks"; fail=1; }
 # only rank 0 logs: one line per update, one checkpoint writer
 [ "$(grep -c '| train_inner |' "$tmp/two.log")" -eq 6 ] || { cat "$tmp/two.log"; echo "FAIL: train_inner lines not from rank 0 alone"; fail=1; }
@@ -106,6 +111,35 @@ if same "$tmp/one/checkpoint_last.fsq" "$tmp/two/checkpoint_last.fsq" 1e-5; then
   echo "ok (a) 2 ranks == 1 rank --update-freq 2 (largest relative difference $(worst "$tmp/one/checkpoint_last.fsq" "$tmp/two/checkpoint_last.fsq"))"
 else
   echo "FAIL: (a) parameters differ"; fail=1
+fi
+
+# (a') 2 ranks with --max-tokens T == 1 rank with --max-tokens 2T on the
+# same batches: 16 pairs of 6 words (7 tokens with </s>), so T = 56 splits
+# every epoch into 2 batches of 8 (one per rank) and 2T = 112 takes all 16
+# in one: each update sums the same 16 sentences in both runs.
+mkdir -p "$tmp/eq"
+for split in train valid; do
+  awk 'BEGIN { for (i = 0; i < 16; i++) { s = ""; t = "";
+         for (j = 0; j < 6; j++) { s = s " w" (i * 7 + j * 3) % 19; t = "v" (i * 7 + j * 3) % 19 " " t }
+         print substr(s, 2) > "'"$tmp/eq/$split.src"'"; print t > "'"$tmp/eq/$split.tgt"'" } }'
+done
+"$FSQ_BUILD_DIR/fairseq-preprocess" -s src -t tgt --trainpref "$tmp/eq/train" \
+  --validpref "$tmp/eq/valid" --joined-dictionary --destdir "$tmp/eqbin" > /dev/null ||
+  { echo "FAIL: preprocess (a')"; exit 1; }
+eq() { # save_dir max_tokens
+  train "$1" 4 --max-tokens "$2" --required-batch-size-multiple 1 --disable-validation |
+    sed "s|$tmp/bin|$tmp/eqbin|"
+}
+run "$tmp/eq1.log" "$(eq "$tmp/eq1" 112)"
+must "$tmp/eq1.log" "1 rank, --max-tokens 112"
+run "$tmp/eq2.log" "$mpi $(eq "$tmp/eq2" 56)"
+must "$tmp/eq2.log" "2 ranks, --max-tokens 56"
+grep -q 'bsz=16, num_updates=4,' "$tmp/eq1.log" && grep -q 'bsz=16, num_updates=4,' "$tmp/eq2.log" ||
+  { cat "$tmp/eq1.log" "$tmp/eq2.log"; echo "FAIL: (a') not 16 sentences per update"; fail=1; }
+if same "$tmp/eq1/checkpoint_last.fsq" "$tmp/eq2/checkpoint_last.fsq" 1e-5; then
+  echo "ok (a') 2 ranks --max-tokens 56 == 1 rank --max-tokens 112 (largest relative difference $(worst "$tmp/eq1/checkpoint_last.fsq" "$tmp/eq2/checkpoint_last.fsq"))"
+else
+  echo "FAIL: (a') parameters differ"; fail=1
 fi
 
 # (b) 2 ranks: 3 updates, then resumed to 6: bit-identical to the straight run.

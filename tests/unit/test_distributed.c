@@ -125,6 +125,14 @@ static void test_reducer_starts_buckets_in_order_as_they_become_ready(void) {
   CU_ASSERT_EQUAL(s.steps, 2);
   CU_ASSERT_EQUAL(s.started_before_wait, 6);
   CU_ASSERT_EQUAL(fsq_reducer_mark_ready(r, 3), FSQ_ERR_INVALID);
+  /* mark_rest: what backward never reached, after the ones it did */
+  CU_ASSERT_EQUAL(fsq_reducer_mark_ready(r, 1), FSQ_OK);
+  CU_ASSERT_EQUAL(fsq_reducer_mark_rest(r), FSQ_OK);
+  CU_ASSERT_EQUAL(fsq_reducer_buckets_started(r), 3);
+  CU_ASSERT_EQUAL(fsq_reducer_wait(r, 1.0), FSQ_OK);
+  CU_ASSERT_EQUAL(fsq_reducer_mark_rest(r), FSQ_OK); /* all of them */
+  CU_ASSERT_EQUAL(fsq_reducer_wait(r, 1.0), FSQ_OK);
+  CU_ASSERT_EQUAL(fsq_reducer_get_stats(r).steps, 4);
   fsq_reducer_destroy(r);
   CU_ASSERT_EQUAL(fsq_dist_finalize(d), FSQ_OK);
 }
