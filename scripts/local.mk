@@ -9,6 +9,7 @@ scripts_toy_corpus_SOURCES = scripts/toy_corpus.c
 scripts_toy_corpus_LDADD = libfsq.la $(JSONC_LIBS) -lm
 dist_noinst_SCRIPTS += scripts/make-toy-corpus scripts/bench-preprocess scripts/bench-generate \
 	scripts/bench-train
+EXTRA_DIST += scripts/bench-common.sh
 # scripts/bench-gemm compiles bench/gemm itself (it compares BLAS builds).
 dist_noinst_SCRIPTS += scripts/bench-gemm
 EXTRA_DIST += bench/gemm/bench_gemm.c bench/gemm/bench_gemm.h \

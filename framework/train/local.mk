@@ -64,7 +64,7 @@ EXTRA_DIST += tests/e2e/test_train_distributed.sh
 noinst_PROGRAMS += tests/mpi/bench_allreduce
 tests_mpi_bench_allreduce_SOURCES = tests/mpi/bench_allreduce.c
 tests_mpi_bench_allreduce_LDADD = libfsq.la $(JSONC_LIBS) -lm
-dist_noinst_SCRIPTS += scripts/bench-allreduce
+dist_noinst_SCRIPTS += scripts/bench-allreduce scripts/bench-distributed
 EXTRA_DIST += docs/distributed.md
 
 # NCCL's one-rank path where a GPU is present (skips elsewhere).
