@@ -43,7 +43,9 @@ struct fsq_generator {
   int64_t cap_bsz, cap_cols, cap_src, cap_prefix;
   int64_t *tokens, *tokens2;       /* [bsz*beam, cols] cols = max_len + 2 */
   float *scores, *scores2;         /* [bsz*beam, cols] */
-  float *lprobs;                   /* [bsz*beam, V] */
+  float *lprobs;                   /* [bsz*beam, V] this step's log-probs: the model's
+                                      output in the step arena with one model, else lprobs_buf */
+  float *lprobs_buf;               /* [bsz*beam, V] an ensemble's combination */
   int64_t *prev;                   /* [bsz*beam, cols] contiguous decoder input */
   int64_t *src;                    /* [bsz, src_len] */
   float *cand_scores;              /* [bsz, cand_size] */
@@ -217,7 +219,7 @@ void fsq_generator_destroy(fsq_generator *g) {
   free(g->states);
   free(g->models);
   fsq_ctx_destroy(g->ctx);
-  void *bufs[] = {g->tokens, g->tokens2, g->scores, g->scores2, g->lprobs, g->prev, g->src,
+  void *bufs[] = {g->tokens, g->tokens2, g->scores, g->scores2, g->lprobs_buf, g->prev, g->src,
                   g->cand_scores, g->cand_indices, g->cand_beams, g->eos_mask, g->ignore,
                   g->active_hypos, g->reorder, g->sent_of, g->src_lengths, g->prefix, g->ids,
                   g->batch_idxs, g->finished, g->new_fin, g->hyp_count, g->hypos, g->hyp_tokens,
@@ -244,7 +246,8 @@ static fsq_status reserve(fsq_generator *g, int64_t bsz, int64_t cols, int64_t s
     g->prev = xrealloc(g->prev, rows * (size_t)nc, sizeof(int64_t), &st);
     g->hyp_tokens = xrealloc(g->hyp_tokens, rows * (size_t)nc, sizeof(int64_t), &st);
     g->hyp_pos = xrealloc(g->hyp_pos, rows * (size_t)nc, sizeof(float), &st);
-    g->lprobs = xrealloc(g->lprobs, rows * (size_t)g->V, sizeof(float), &st);
+    if (g->n_models > 1)
+      g->lprobs_buf = xrealloc(g->lprobs_buf, rows * (size_t)g->V, sizeof(float), &st);
     g->cand_scores = xrealloc(g->cand_scores, B * cs, sizeof(float), &st);
     g->cand_indices = xrealloc(g->cand_indices, B * cs, sizeof(int64_t), &st);
     g->cand_beams = xrealloc(g->cand_beams, B * cs, sizeof(int64_t), &st);
@@ -323,7 +326,7 @@ static void log_softmax_temp(float *x, int64_t V, float T) {
   for (int64_t v = 0; v < V; v++) x[v] -= lse;
 }
 
-static const float *step_output(fsq_generator *g, int i, fsq_tensor *t, int64_t n,
+static float *step_output(fsq_generator *g, int i, fsq_tensor *t, int64_t n,
                                 fsq_status *st) {
   if (t == NULL) {
     *st = fsq_ctx_status(g->ctx) != FSQ_OK ? fsq_ctx_status(g->ctx) : fsq_error_code();
@@ -345,8 +348,12 @@ static const float *step_output(fsq_generator *g, int i, fsq_tensor *t, int64_t 
   return t->data;
 }
 
-/* lprobs[0..n) = EnsembleModel.forward_decoder(tokens[:, :t]). */
+/* lprobs[0..n) = EnsembleModel.forward_decoder(tokens[:, :t]). With one
+ * model lprobs is the model's output itself, in the step arena: the search
+ * edits it in place, and it stays valid until the next step resets the
+ * arena (no copy of the [n, V] rows). */
 static fsq_status ensemble_step(fsq_generator *g, int64_t n, int64_t t) {
+  fsq_ctx_reset(g->ctx);
   int64_t shape[2] = {n, t};
   fsq_tensor *prev = fsq_wrap(g->ctx, FSQ_I64, 2, shape, g->prev);
   if (prev == NULL) return fsq_error_code();
@@ -357,35 +364,41 @@ static fsq_status ensemble_step(fsq_generator *g, int64_t n, int64_t t) {
   int M = g->n_models;
   for (int i = 0; i < M; i++) {
     fsq_tensor *o = g->models[i].ops->decode_step(g->models[i].model, g->ctx, g->states[i], prev, 1);
-    const float *d = step_output(g, i, o, n, &st);
+    float *d = step_output(g, i, o, n, &st);
     if (d == NULL) return st;
+    if (T != 1.0f) /* the arena tensor is ours until the next reset */
+      for (int64_t r = 0; r < n; r++) log_softmax_temp(d + r * g->V, g->V, T);
     if (M == 1) {
-      memcpy(g->lprobs, d, nv * sizeof(float));
-      if (T != 1.0f)
-        for (int64_t r = 0; r < n; r++) log_softmax_temp(g->lprobs + r * g->V, g->V, T);
-      break;
+      g->lprobs = d;
+      return FSQ_OK;
     }
-    if (T != 1.0f) /* the arena tensor is ours until the reset below */
-      for (int64_t r = 0; r < n; r++) log_softmax_temp((float *)d + r * g->V, g->V, T);
     outs[i] = d;
   }
-  if (M > 1) {
-    float logm = (float)log((double)M);
-    for (size_t k = 0; k < nv; k++) {
-      float mx = -INFINITY;
-      for (int i = 0; i < M; i++)
-        if (outs[i][k] > mx) mx = outs[i][k];
-      if (mx == -INFINITY) {
-        g->lprobs[k] = -INFINITY;
-        continue;
-      }
-      float s = 0;
-      for (int i = 0; i < M; i++) s += expf(outs[i][k] - mx);
-      g->lprobs[k] = mx + logf(s) - logm;
+  float logm = (float)log((double)M);
+  g->lprobs = g->lprobs_buf;
+  for (size_t k = 0; k < nv; k++) {
+    float mx = -INFINITY;
+    for (int i = 0; i < M; i++)
+      if (outs[i][k] > mx) mx = outs[i][k];
+    if (mx == -INFINITY) {
+      g->lprobs[k] = -INFINITY;
+      continue;
     }
+    float s = 0;
+    for (int i = 0; i < M; i++) s += expf(outs[i][k] - mx);
+    g->lprobs[k] = mx + logf(s) - logm;
   }
-  fsq_ctx_reset(g->ctx);
   return FSQ_OK;
+}
+
+/* fairseq's lprobs[lprobs != lprobs] = -inf. A NaN is rare: one read-only
+ * pass (a branch-free reduction) finds whether there is any. */
+static void nan_to_neg_inf(float *x, int64_t n) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++) bad |= x[i] != x[i];
+  if (!bad) return;
+  for (int64_t i = 0; i < n; i++)
+    if (x[i] != x[i]) x[i] = -INFINITY;
 }
 
 /* ---- searches --------------------------------------------------------------------- */
@@ -395,23 +408,36 @@ static fsq_status ensemble_step(fsq_generator *g, int64_t n, int64_t t) {
  * (torch.topk over lprobs.view(bsz, -1)). */
 static int64_t topk_rows(const float *const *rows, const float *add, int64_t nr, int64_t V,
                          const float *pen, float alpha, int64_t k, float *val, int64_t *idx) {
+  enum { BLOCK = 32 };
   int64_t n = 0;
   for (int64_t r = 0; r < nr; r++) {
     const float *row = rows[r];
-    for (int64_t v = 0; v < V; v++) {
-      float x = row[v];
-      if (pen != NULL) x = x + alpha * pen[v];
-      if (add != NULL) x = x + add[r];
-      if (n == k && !(x > val[k - 1])) continue;
-      int64_t p = n < k ? n : k - 1;
-      while (p > 0 && x > val[p - 1]) {
-        val[p] = val[p - 1];
-        idx[p] = idx[p - 1];
-        p--;
+    for (int64_t v0 = 0; v0 < V; v0 += BLOCK) {
+      int64_t end = v0 + BLOCK < V ? v0 + BLOCK : V;
+      /* Once the list is full, a block whose largest value would not enter
+       * it is skipped whole (x + add[r] is monotonic in x, so the test is
+       * exact): most blocks, since the list soon holds the best of all. */
+      if (n == k && pen == NULL) {
+        float m = -INFINITY;
+        for (int64_t v = v0; v < end; v++) m = row[v] > m ? row[v] : m;
+        if (add != NULL) m = m + add[r];
+        if (!(m > val[k - 1])) continue;
       }
-      val[p] = x;
-      idx[p] = r * V + v;
-      if (n < k) n++;
+      for (int64_t v = v0; v < end; v++) {
+        float x = row[v];
+        if (pen != NULL) x = x + alpha * pen[v];
+        if (add != NULL) x = x + add[r];
+        if (n == k && !(x > val[k - 1])) continue;
+        int64_t p = n < k ? n : k - 1;
+        while (p > 0 && x > val[p - 1]) {
+          val[p] = val[p - 1];
+          idx[p] = idx[p - 1];
+          p--;
+        }
+        val[p] = x;
+        idx[p] = r * V + v;
+        if (n < k) n++;
+      }
     }
   }
   return n;
@@ -811,10 +837,9 @@ fsq_status fsq_generator_generate(fsq_generator *g, const int64_t *src_tokens, i
       fsq_ctx_reset(g->ctx);
       return st;
     }
+    nan_to_neg_inf(g->lprobs, n * V);
     for (int64_t r = 0; r < n; r++) {
       float *lp = g->lprobs + r * V;
-      for (int64_t v = 0; v < V; v++)
-        if (lp[v] != lp[v]) lp[v] = -INFINITY;
       lp[g->pad] = -INFINITY;
       lp[g->unk] -= (float)o->unkpen;
       if (step >= max_len)

@@ -72,7 +72,8 @@ typedef struct fsq_model_ops {
   fsq_status (*reorder)(fsq_model_decoder_state *st, const int64_t *index, int64_t n);
   /* prev_tokens: i64 [n, t], row b continuing state row b, t >= 1 (the first
    * column is </s>). Returns the log-probabilities of the next token, f32
-   * [n, V] in ctx. incremental != 0: only the last column is new and is
+   * [n, V] in ctx, not shared with anything else (the caller edits them in
+   * place). incremental != 0: only the last column is new and is
    * appended to the caches (each call adds exactly one step); 0: the whole
    * prefix is recomputed from the kept encoder output and the caches are
    * left alone (the reference that incremental decoding must equal). */
