@@ -64,10 +64,9 @@ static int check_input(const fsq_nn_mha *m, const fsq_tensor *x, int64_t dim, co
 static fsq_status cache_append(fsq_ctx *ctx, fsq_nn_mha_state *st, fsq_tensor *kh,
                                fsq_tensor *vh) {
   int64_t len = kh->shape[2];
-  if (st->len + len > st->max_len)
-    return fsq_error(FSQ_ERR_INVALID, "attention cache: %lld steps exceed max_len %lld",
-                     (long long)(st->len + len), (long long)st->max_len);
-  int64_t dst_stride[4] = {st->num_heads * st->max_len * st->head_dim, st->max_len * st->head_dim,
+  fsq_status s = fsq_nn_mha_state_reserve(st, st->len + len);
+  if (s != FSQ_OK) return s;
+  int64_t dst_stride[4] = {st->num_heads * st->cap * st->head_dim, st->cap * st->head_dim,
                            st->head_dim, 1};
   const fsq_kernels *k = fsq_ctx_kernels(ctx);
   size_t off = (size_t)(st->len * st->head_dim);
@@ -109,7 +108,7 @@ static fsq_status cached_kv(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_nn_mha_state 
       if (static_kv) fsq_nn_mha_state_tag_rows(st);
     }
   }
-  int64_t shape[4] = {st->batch, st->num_heads, st->max_len, st->head_dim};
+  int64_t shape[4] = {st->batch, st->num_heads, st->cap, st->head_dim};
   *kh = fsq_narrow(ctx, fsq_wrap(ctx, FSQ_F32, 4, shape, st->key), 2, 0, st->len);
   *vh = fsq_narrow(ctx, fsq_wrap(ctx, FSQ_F32, 4, shape, st->value), 2, 0, st->len);
   return *kh && *vh ? FSQ_OK : fsq_error_code();

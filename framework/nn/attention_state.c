@@ -6,6 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The first allocation's steps per row: most sentences end before it. */
+#define FSQ_MHA_FIRST_CAP 32
+
+static fsq_status alloc_arrays(fsq_nn_mha_state *st, int64_t cap, float **key, float **value,
+                               float **scratch) {
+  size_t n = (size_t)(st->max_batch * st->num_heads * cap * st->head_dim);
+  *key = malloc(n * sizeof(float));
+  *value = malloc(n * sizeof(float));
+  *scratch = malloc(n * sizeof(float));
+  if (*key && *value && *scratch) return FSQ_OK;
+  free(*key);
+  free(*value);
+  free(*scratch);
+  return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu floats", 3 * n);
+}
+
 fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int64_t max_batch,
                                  int64_t max_len) {
   memset(st, 0, sizeof *st);
@@ -16,16 +32,45 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
   st->num_heads = m->num_heads;
   st->max_len = max_len;
   st->head_dim = m->head_dim;
-  size_t n = (size_t)(max_batch * m->num_heads * max_len * m->head_dim);
-  st->key = calloc(n, sizeof(float));
-  st->value = calloc(n, sizeof(float));
-  st->scratch = calloc(n, sizeof(float));
+  st->cap = max_len < FSQ_MHA_FIRST_CAP ? max_len : FSQ_MHA_FIRST_CAP;
   st->tag = calloc((size_t)max_batch, sizeof(int64_t));
   st->tag_scratch = calloc((size_t)max_batch, sizeof(int64_t));
-  if (!st->key || !st->value || !st->scratch || !st->tag || !st->tag_scratch) {
-    fsq_nn_mha_state_free(st);
-    return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu floats", 3 * n);
-  }
+  fsq_status s = st->tag && st->tag_scratch
+                     ? alloc_arrays(st, st->cap, &st->key, &st->value, &st->scratch)
+                     : fsq_error(FSQ_ERR_NOMEM, "attention cache: %lld rows", (long long)max_batch);
+  if (s != FSQ_OK) fsq_nn_mha_state_free(st);
+  return s;
+}
+
+/* Copies the live part of rows [0, batch) from a [.., H, from_cap, Dh]
+ * layout to a [.., H, to_cap, Dh] one. */
+static void copy_live(const fsq_nn_mha_state *st, float *dst, int64_t to_cap, const float *src,
+                      int64_t from_cap) {
+  size_t live = (size_t)(st->len * st->head_dim);
+  for (int64_t r = 0; r < st->batch * st->num_heads; r++)
+    memcpy(dst + (size_t)(r * to_cap * st->head_dim), src + (size_t)(r * from_cap * st->head_dim),
+           live * sizeof(float));
+}
+
+fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len) {
+  if (len > st->max_len)
+    return fsq_error(FSQ_ERR_INVALID, "attention cache: %lld steps exceed max_len %lld",
+                     (long long)len, (long long)st->max_len);
+  if (len <= st->cap) return FSQ_OK;
+  int64_t cap = 2 * st->cap > len ? 2 * st->cap : len;
+  if (cap > st->max_len) cap = st->max_len;
+  float *key, *value, *scratch;
+  fsq_status s = alloc_arrays(st, cap, &key, &value, &scratch);
+  if (s != FSQ_OK) return s;
+  copy_live(st, key, cap, st->key, st->cap);
+  copy_live(st, value, cap, st->value, st->cap);
+  free(st->key);
+  free(st->value);
+  free(st->scratch);
+  st->key = key;
+  st->value = value;
+  st->scratch = scratch;
+  st->cap = cap;
   return FSQ_OK;
 }
 
@@ -45,8 +90,8 @@ void fsq_nn_mha_state_clear(fsq_nn_mha_state *st) {
 }
 
 void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
-  size_t row = (size_t)(st->num_heads * st->max_len * st->head_dim);
-  size_t head = (size_t)(st->max_len * st->head_dim), live = (size_t)(st->len * st->head_dim);
+  size_t row = (size_t)(st->num_heads * st->cap * st->head_dim);
+  size_t head = (size_t)(st->cap * st->head_dim), live = (size_t)(st->len * st->head_dim);
   for (int64_t b = 0; b < st->batch; b++) {
     st->tag[b] = b;
     if (b == 0) continue;
@@ -64,8 +109,8 @@ void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
  * when fewer than half the rows change (beams that keep their own
  * hypothesis), stages only the changed rows in scratch and copies them back. */
 static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index, int64_t n) {
-  size_t row = (size_t)(st->num_heads * st->max_len * st->head_dim);
-  size_t head = (size_t)(st->max_len * st->head_dim), live = (size_t)(st->len * st->head_dim);
+  size_t row = (size_t)(st->num_heads * st->cap * st->head_dim);
+  size_t head = (size_t)(st->cap * st->head_dim), live = (size_t)(st->len * st->head_dim);
   int64_t changed = 0;
   for (int64_t b = 0; b < n; b++) changed += index[b] != b;
   if (2 * changed < n) {

@@ -137,12 +137,16 @@ fsq_status fsq_nn_mha_build(fsq_nn_mha *m, fsq_params *p, const char *prefix, in
                             int64_t num_heads, double dropout, uint64_t seed);
 
 /* Cached keys and values of one attention for incremental decoding, owned by
- * the caller, allocated once for max_batch (sentences x beam) and max_len.
+ * the caller, for max_batch rows (sentences x beam) and up to max_len steps.
  * Inference only (grad mode off). */
 typedef struct fsq_nn_mha_state {
-  float *key, *value; /* prev_key, prev_value: [max_batch, H, max_len, Dh] */
+  float *key, *value; /* prev_key, prev_value: [max_batch, H, cap, Dh] */
   float *scratch;     /* same size: reorder target, swapped with key/value */
   int64_t max_batch, num_heads, max_len, head_dim;
+  /* Steps allocated per row: grows (doubling, at most max_len) when an
+   * append needs it, so memory follows the longest decoded prefix rather
+   * than the largest one allowed. */
+  int64_t cap;
   int64_t batch, len; /* the live part: [batch, H, len, Dh] */
   /* Static keys/values (encoder attention): tag[b] names row b's contents
    * (rows with bitwise equal contents share a tag), so a reorder that maps
@@ -156,6 +160,8 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
 void fsq_nn_mha_state_free(fsq_nn_mha_state *st);
 /* Forget the cached steps (a new batch). */
 void fsq_nn_mha_state_clear(fsq_nn_mha_state *st);
+/* Room for len cached steps (len <= max_len), keeping the live part. */
+fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len);
 /* fairseq's reorder_incremental_state: row b of the cache becomes old row
  * index[b] (index_select on the batch dim); n may differ from the batch. */
 fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, int64_t n);

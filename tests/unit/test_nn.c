@@ -533,6 +533,50 @@ static void test_reordered_cache_equals_recomputing_on_reordered_inputs(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* The cache starts with room for 32 steps and grows (to 64, then to its
+ * max_len of 70): growth keeps what is cached, also across a reorder. */
+static void test_attention_cache_grows_and_keeps_its_contents(void) {
+  fsq_ctx *ctx = new_ctx();
+  fsq_ctx_set_grad(ctx, 0);
+  fsq_params *p = fsq_params_create();
+  fsq_nn_mha m;
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_mha_build(&m, p, "self_attn", 16, 4, 0.0, 5), FSQ_OK);
+  enum { T = 70, CUT = 40 };
+  int64_t shape[3] = {T, 3, 16}, shape4[3] = {T, 4, 16};
+  fsq_tensor *x = random_tensor(ctx, 3, shape, 4);
+  fsq_tensor *x4 = random_tensor(ctx, 3, shape4, 5);
+  const int64_t order[4] = {1, 2, 2, 0};
+  fsq_tensor *xr = fsq_index_select(ctx, x, 1, index_tensor(ctx, order, 4));
+  fsq_tensor *parts[2] = {fsq_narrow(ctx, xr, 0, 0, CUT), fsq_narrow(ctx, x4, 0, CUT, T - CUT)};
+  fsq_tensor *ref = fsq_nn_mha_forward(ctx, &m, fsq_concat(ctx, 2, parts, 0), NULL, NULL, NULL,
+                                       1, NULL, 0);
+  fsq_tensor *full = fsq_nn_mha_forward(ctx, &m, x, NULL, NULL, NULL, 1, NULL, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(full);
+  fsq_nn_mha_state st;
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_mha_state_init(&st, &m, 4, T), FSQ_OK);
+  CU_ASSERT_EQUAL(st.cap, 32);
+  for (int t = 0; t < CUT; t++) {
+    fsq_tensor *yt = fsq_nn_mha_forward(ctx, &m, fsq_narrow(ctx, x, 0, t, 1), NULL, NULL, NULL,
+                                        1, &st, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(yt);
+    CU_ASSERT(tensor_err(yt, fsq_narrow(ctx, full, 0, t, 1)) <= TOL);
+  }
+  CU_ASSERT_EQUAL(st.cap, 64);
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_mha_state_reorder(&st, order, 4), FSQ_OK);
+  for (int t = CUT; t < T; t++) {
+    fsq_tensor *yt = fsq_nn_mha_forward(ctx, &m, fsq_narrow(ctx, x4, 0, t, 1), NULL, NULL, NULL,
+                                        1, &st, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(yt);
+    CU_ASSERT(tensor_err(yt, fsq_narrow(ctx, ref, 0, t, 1)) <= TOL);
+  }
+  CU_ASSERT_EQUAL(st.cap, T);
+  CU_ASSERT_EQUAL(fsq_nn_mha_state_reserve(&st, T + 1), FSQ_ERR_INVALID);
+  fsq_nn_mha_state_free(&st);
+  fsq_params_destroy(p);
+  fsq_ctx_destroy(ctx);
+}
+
 static void run_incremental_decoder_layer(int normalize_before, int lm) {
   fsq_ctx *ctx = new_ctx();
   fsq_ctx_set_grad(ctx, 0);
@@ -777,6 +821,7 @@ int main(void) {
       FSQ_TEST_CASE(test_language_model_decoder_layer_matches_torch),
       FSQ_TEST_CASE(test_incremental_self_attention_equals_causal_attention),
       FSQ_TEST_CASE(test_reordered_cache_equals_recomputing_on_reordered_inputs),
+      FSQ_TEST_CASE(test_attention_cache_grows_and_keeps_its_contents),
       FSQ_TEST_CASE(test_incremental_decoder_layer_post_norm_equals_full),
       FSQ_TEST_CASE(test_incremental_decoder_layer_normalize_before_equals_full),
       FSQ_TEST_CASE(test_incremental_language_model_layer_equals_full),
