@@ -13,6 +13,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "generate/fsq_generate.h"
 #include "generate/generate_internal.h"
@@ -67,15 +70,16 @@ struct fsq_generator {
   float *hyp_pos;                  /* [bsz*beam, cols] */
 
   /* search scratch, sized by V and beam at creation */
-  float *top_val;   /* [cand_size] */
-  int64_t *top_idx; /* [cand_size] */
+  int n_threads;    /* slices of top_val, top_idx, rowp, rowadd */
+  float *top_val;   /* [n_threads, cand_size] */
+  int64_t *top_idx; /* [n_threads, cand_size] */
   float *dist_val;  /* [V] */
   int64_t *dist_idx;
   float *div_buf;   /* [V] diverse beam penalty counts */
   float *sib_val;   /* [beam * cand_size] */
   int64_t *sib_tok;
-  const float **rowp; /* [beam] */
-  float *rowadd;      /* [beam] */
+  const float **rowp; /* [n_threads, beam] */
+  float *rowadd;      /* [n_threads, beam] */
   float *grp_val;     /* [cand_size] one diverse group's candidates */
   int64_t *grp_tok, *grp_beam;
   struct pair *pairs; /* [V] top-p sorting */
@@ -189,15 +193,18 @@ fsq_status fsq_generator_create(const fsq_gen_model *models, int n_models, int64
   fsq_ctx_set_grad(g->ctx, 0);
   fsq_ctx_set_training(g->ctx, 0);
   size_t V = (size_t)g->V, cs = (size_t)g->cand_size, b = (size_t)g->beam;
-  g->top_val = xrealloc(NULL, cs, sizeof(float), &st);
-  g->top_idx = xrealloc(NULL, cs, sizeof(int64_t), &st);
+  /* the beam search's scratch, one slice per thread (slice 0 for the rest) */
+  g->n_threads = fsq_num_threads() > 0 ? fsq_num_threads() : 1;
+  size_t nt = (size_t)g->n_threads;
+  g->top_val = xrealloc(NULL, nt * cs, sizeof(float), &st);
+  g->top_idx = xrealloc(NULL, nt * cs, sizeof(int64_t), &st);
   g->dist_val = xrealloc(NULL, V, sizeof(float), &st);
   g->dist_idx = xrealloc(NULL, V, sizeof(int64_t), &st);
   g->div_buf = xrealloc(NULL, V, sizeof(float), &st);
   g->sib_val = xrealloc(NULL, b * cs, sizeof(float), &st);
   g->sib_tok = xrealloc(NULL, b * cs, sizeof(int64_t), &st);
-  g->rowp = xrealloc(NULL, b, sizeof(float *), &st);
-  g->rowadd = xrealloc(NULL, b, sizeof(float), &st);
+  g->rowp = xrealloc(NULL, nt * b, sizeof(float *), &st);
+  g->rowadd = xrealloc(NULL, nt * b, sizeof(float), &st);
   g->grp_val = xrealloc(NULL, cs, sizeof(float), &st);
   g->grp_tok = xrealloc(NULL, cs, sizeof(int64_t), &st);
   g->grp_beam = xrealloc(NULL, cs, sizeof(int64_t), &st);
@@ -395,6 +402,7 @@ static fsq_status ensemble_step(fsq_generator *g, int64_t n, int64_t t) {
  * pass (a branch-free reduction) finds whether there is any. */
 static void nan_to_neg_inf(float *x, int64_t n) {
   int bad = 0;
+#pragma omp parallel for simd reduction(| : bad) schedule(static) if (n >= (1 << 20))
   for (int64_t i = 0; i < n; i++) bad |= x[i] != x[i];
   if (!bad) return;
   for (int64_t i = 0; i < n; i++)
@@ -446,9 +454,10 @@ static int64_t topk_rows(const float *const *rows, const float *add, int64_t nr,
 /* BeamSearch.step for one sentence (or one group of it): rows are the
  * sentence's beam rows (nr of them), prev_scores[r] their cumulative scores
  * at step - 1. Writes ncand candidates with beams relative to the rows. */
-static int64_t beam_step(fsq_generator *g, int64_t step, const float *const *rows,
-                         const float *prev_scores, int64_t nr, const float *pen, float alpha,
-                         float *cs, int64_t *ci, int64_t *cb) {
+static int64_t beam_step_into(fsq_generator *g, int64_t step, const float *const *rows,
+                              const float *prev_scores, int64_t nr, const float *pen, float alpha,
+                              float *cs, int64_t *ci, int64_t *cb, float *top_val,
+                              int64_t *top_idx) {
   int64_t k;
   if (step == 0) {
     k = 2 * nr < g->V - 1 ? 2 * nr : g->V - 1;
@@ -457,13 +466,20 @@ static int64_t beam_step(fsq_generator *g, int64_t step, const float *const *row
   } else {
     k = 2 * nr < nr * g->V - 1 ? 2 * nr : nr * g->V - 1;
   }
-  int64_t n = topk_rows(rows, prev_scores, nr, g->V, pen, alpha, k, g->top_val, g->top_idx);
+  int64_t n = topk_rows(rows, prev_scores, nr, g->V, pen, alpha, k, top_val, top_idx);
   for (int64_t j = 0; j < n; j++) {
-    cs[j] = g->top_val[j];
-    ci[j] = g->top_idx[j] % g->V;
-    cb[j] = g->top_idx[j] / g->V;
+    cs[j] = top_val[j];
+    ci[j] = top_idx[j] % g->V;
+    cb[j] = top_idx[j] / g->V;
   }
   return n;
+}
+
+static int64_t beam_step(fsq_generator *g, int64_t step, const float *const *rows,
+                         const float *prev_scores, int64_t nr, const float *pen, float alpha,
+                         float *cs, int64_t *ci, int64_t *cb) {
+  return beam_step_into(g, step, rows, prev_scores, nr, pen, alpha, cs, ci, cb, g->top_val,
+                        g->top_idx);
 }
 
 static int cmp_pair_desc(const void *a, const void *b) {
@@ -745,6 +761,60 @@ static void sort_hypos(fsq_generator *g, int64_t bsz) {
 
 /* ---- _generate ------------------------------------------------------------------- */
 
+/* Sentence b's unused candidate slots (never chosen) and its eos mask. */
+static void finish_candidates(fsq_generator *g, int64_t b, int64_t ncand) {
+  int64_t cs = g->cand_size, beam = g->beam;
+  float *bcs = g->cand_scores + b * cs;
+  int64_t *bci = g->cand_indices + b * cs, *bcb = g->cand_beams + b * cs;
+  for (int64_t j = ncand; j < cs; j++) {
+    bcs[j] = -INFINITY;
+    bci[j] = g->pad;
+    bcb[j] = 0;
+  }
+  uint8_t *em = g->eos_mask + b * cs;
+  for (int64_t j = 0; j < cs; j++) em[j] = j < ncand && bci[j] == g->eos && bcs[j] != -INFINITY;
+  for (int64_t j = 0; j < beam && j < cs; j++)
+    if (g->ignore[b * beam + j]) em[j] = 0;
+}
+
+/* The calling thread's scratch slice: 0 outside a parallel region. */
+static int thread_slot(const fsq_generator *g) {
+#ifdef _OPENMP
+  int t = omp_get_thread_num();
+  return t < g->n_threads ? t : 0;
+#else
+  (void)g;
+  return 0;
+#endif
+}
+
+/* BeamSearch (or LengthConstrainedBeamSearch) for sentence b with the
+ * scratch slice t; returns its number of candidates. */
+static int64_t beam_candidates(fsq_generator *g, int64_t step, int64_t b, int64_t cols, int t) {
+  int64_t beam = g->beam, V = g->V, cs = g->cand_size;
+  if (g->search == SEARCH_LENGTH_CONSTRAINED) {
+    int64_t sl = g->src_lengths[b];
+    for (int64_t i = 0; i < beam; i++) {
+      float *lp = g->lprobs + (b * beam + i) * V;
+      if (step < sl) lp[g->eos] = -INFINITY;
+      if (step >= sl) lp[g->eos] = 0;
+    }
+  }
+  const float **rowp = g->rowp + (size_t)t * (size_t)beam;
+  float *rowadd = g->rowadd + (size_t)t * (size_t)beam;
+  for (int64_t i = 0; i < beam; i++) {
+    int64_t r = b * beam + i;
+    rowp[i] = g->lprobs + r * V;
+    rowadd[i] = step > 0 ? g->scores[r * cols + step - 1] : 0;
+  }
+  int64_t n = beam_step_into(g, step, rowp, rowadd, beam, NULL, 0, g->cand_scores + b * cs,
+                             g->cand_indices + b * cs, g->cand_beams + b * cs,
+                             g->top_val + (size_t)t * (size_t)cs, g->top_idx + (size_t)t * (size_t)cs);
+  finish_candidates(g, b, n);
+  return n;
+}
+
+
 fsq_status fsq_generator_generate(fsq_generator *g, const int64_t *src_tokens, int64_t bsz,
                                   int64_t src_len, const int64_t *ids,
                                   const int64_t *prefix_tokens, int64_t prefix_len) {
@@ -853,46 +923,26 @@ fsq_status fsq_generator_generate(fsq_generator *g, const int64_t *src_tokens, i
     }
     if (o->no_repeat_ngram_size > 0) block_ngrams(g, n, step, cols);
 
-    /* the search's candidates */
-    int64_t ncand = 0;
-    for (int64_t b = 0; b < cur; b++) {
-      float *bcs = g->cand_scores + b * cs;
-      int64_t *bci = g->cand_indices + b * cs, *bcb = g->cand_beams + b * cs;
-      switch (g->search) {
-      case SEARCH_SAMPLING:
-        ncand = sampling_step(g, step, b, cols, bcs, bci, bcb);
-        break;
-      case SEARCH_DIVERSE_BEAM:
-        ncand = diverse_beam_step(g, step, b, cols, bcs, bci, bcb);
-        break;
-      case SEARCH_DIVERSE_SIBLINGS:
-        ncand = siblings_step(g, step, b, cols, bcs, bci, bcb);
-        break;
-      default:
-        if (g->search == SEARCH_LENGTH_CONSTRAINED) {
-          int64_t sl = g->src_lengths[b];
-          for (int64_t i = 0; i < beam; i++) {
-            float *lp = g->lprobs + (b * beam + i) * V;
-            if (step < sl) lp[g->eos] = -INFINITY;
-            if (step >= sl) lp[g->eos] = 0;
-          }
-        }
-        for (int64_t i = 0; i < beam; i++) {
-          int64_t r = b * beam + i;
-          g->rowp[i] = g->lprobs + r * V;
-          g->rowadd[i] = step > 0 ? g->scores[r * cols + step - 1] : 0;
-        }
-        ncand = beam_step(g, step, g->rowp, g->rowadd, beam, NULL, 0, bcs, bci, bcb);
+    /* the search's candidates: beam search sentence by sentence in parallel
+     * (each thread its scratch slice), the other searches in order */
+    int64_t ncand = cs;
+    if (g->search == SEARCH_BEAM || g->search == SEARCH_LENGTH_CONSTRAINED) {
+#pragma omp parallel for schedule(dynamic, 8) num_threads(g->n_threads) reduction(min : ncand) \
+    if (cur * beam * V >= (1 << 18))
+      for (int64_t b = 0; b < cur; b++) {
+        int64_t nb = beam_candidates(g, step, b, cols, thread_slot(g));
+        if (nb < ncand) ncand = nb;
       }
-      for (int64_t j = ncand; j < cs; j++) { /* unused slots: never chosen */
-        bcs[j] = -INFINITY;
-        bci[j] = g->pad;
-        bcb[j] = 0;
+    } else {
+      for (int64_t b = 0; b < cur; b++) {
+        float *bcs = g->cand_scores + b * cs;
+        int64_t *bci = g->cand_indices + b * cs, *bcb = g->cand_beams + b * cs;
+        int64_t nb = g->search == SEARCH_SAMPLING      ? sampling_step(g, step, b, cols, bcs, bci, bcb)
+                     : g->search == SEARCH_DIVERSE_BEAM ? diverse_beam_step(g, step, b, cols, bcs, bci, bcb)
+                                                        : siblings_step(g, step, b, cols, bcs, bci, bcb);
+        finish_candidates(g, b, nb);
+        if (nb < ncand) ncand = nb;
       }
-      uint8_t *em = g->eos_mask + b * cs;
-      for (int64_t j = 0; j < cs; j++) em[j] = j < ncand && bci[j] == g->eos && bcs[j] != -INFINITY;
-      for (int64_t j = 0; j < beam && j < cs; j++)
-        if (g->ignore[b * beam + j]) em[j] = 0;
     }
     if (ncand < beam)
       return fsq_error(FSQ_ERR_INTERNAL, "generator: %lld candidates for beam %lld",

@@ -111,30 +111,29 @@ void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
 static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index, int64_t n) {
   size_t row = (size_t)(st->num_heads * st->cap * st->head_dim);
   size_t head = (size_t)(st->cap * st->head_dim), live = (size_t)(st->len * st->head_dim);
-  int64_t changed = 0;
+  int64_t changed = 0, H = st->num_heads;
   for (int64_t b = 0; b < n; b++) changed += index[b] != b;
-  if (2 * changed < n) {
-    for (int pass = 0; pass < 2; pass++)
-      for (int64_t b = 0; b < n; b++) {
-        if (index[b] == b) continue;
-        for (int64_t h = 0; h < st->num_heads; h++) {
-          size_t o = (size_t)b * row + (size_t)h * head;
-          if (pass == 0)
-            memcpy(st->scratch + o, *buf + (size_t)index[b] * row + (size_t)h * head,
-                   live * sizeof(float));
-          else
-            memcpy(*buf + o, st->scratch + o, live * sizeof(float));
-        }
+  int staged = 2 * changed < n;
+  float *src = *buf, *scratch = st->scratch;
+  /* rows are independent: split them over the threads when there is enough */
+  int par = (size_t)n * (size_t)H * live >= ((size_t)1 << 16);
+  for (int pass = 0; pass < (staged ? 2 : 1); pass++) {
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t b = 0; b < n; b++) {
+      if (staged && index[b] == b) continue;
+      for (int64_t h = 0; h < H; h++) {
+        size_t o = (size_t)b * row + (size_t)h * head;
+        if (pass == 0)
+          memcpy(scratch + o, src + (size_t)index[b] * row + (size_t)h * head, live * sizeof(float));
+        else
+          memcpy(src + o, scratch + o, live * sizeof(float));
       }
-    return;
+    }
   }
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t h = 0; h < st->num_heads; h++)
-      memcpy(st->scratch + (size_t)b * row + (size_t)h * head,
-             *buf + (size_t)index[b] * row + (size_t)h * head, live * sizeof(float));
-  float *t = *buf;
-  *buf = st->scratch;
-  st->scratch = t;
+  if (!staged) { /* scratch holds every row: it becomes the buffer */
+    *buf = scratch;
+    st->scratch = src;
+  }
 }
 
 fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, int64_t n) {
