@@ -22,84 +22,11 @@ const char *fsq_dtype_name(fsq_dtype t) {
   return (unsigned)t < FSQ_DTYPE_COUNT ? names[t] : "?";
 }
 
-/* ---- f16 / bf16, round to nearest even ---------------------------------- */
-static uint32_t f32_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return u;
-}
-static float bits_f32(uint32_t u) {
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
-uint16_t fsq_f32_to_bf16(float f) {
-  uint32_t u = f32_bits(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
-
-float fsq_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
-
-uint16_t fsq_f32_to_f16(float f) {
-  uint32_t u = f32_bits(f);
-  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
-  uint32_t a = u & 0x7fffffffu;
-  if (a >= 0x7f800000u) return sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u);
-  if (a >= 0x477ff000u) return sign | 0x7c00u; /* rounds to >= 65520: inf */
-  if (a < 0x38800000u) {                       /* below 2^-14: subnormal or zero */
-    if (a < 0x33000000u) return sign;          /* below half the smallest subnormal */
-    uint32_t mant = (a & 0x7fffffu) | 0x800000u;
-    int shift = 126 - (int)(a >> 23); /* 14..24 more bits to drop */
-    /* value = mant * 2^(e - 150); the subnormal unit is 2^-24 */
-    uint32_t v = mant >> shift;
-    uint32_t rem = mant & ((1u << shift) - 1);
-    uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (v & 1u))) v++;
-    return sign | (uint16_t)v;
-  }
-  uint32_t r = a - 0x38000000u; /* rebias exponent 127 -> 15 */
-  r += 0xfffu + ((r >> 13) & 1u);
-  return sign | (uint16_t)(r >> 13);
-}
-
-float fsq_f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  if (e == 0x1f) return bits_f32(sign | 0x7f800000u | (m << 13));
-  if (e == 0) { /* zero or subnormal: m * 2^-24 */
-    float v = (float)m * (1.0f / 16777216.0f);
-    return sign ? -v : v;
-  }
-  return bits_f32(sign | ((e + 112u) << 23) | (m << 13));
-}
-
-/* One element as double, and back; f64 -> f16/bf16 goes through f32. */
-static double load_as_double(fsq_dtype t, const void *p, int64_t i) {
-  switch (t) {
-  case FSQ_F32: return ((const float *)p)[i];
-  case FSQ_F64: return ((const double *)p)[i];
-  case FSQ_F16: return fsq_f16_to_f32(((const uint16_t *)p)[i]);
-  case FSQ_BF16: return fsq_bf16_to_f32(((const uint16_t *)p)[i]);
-  case FSQ_I32: return ((const int32_t *)p)[i];
-  case FSQ_I64: return (double)((const int64_t *)p)[i];
-  default: return ((const uint8_t *)p)[i];
-  }
-}
-
-static void store_double(fsq_dtype t, void *p, int64_t i, double v) {
-  switch (t) {
-  case FSQ_F32: ((float *)p)[i] = (float)v; break;
-  case FSQ_F64: ((double *)p)[i] = v; break;
-  case FSQ_F16: ((uint16_t *)p)[i] = fsq_f32_to_f16((float)v); break;
-  case FSQ_BF16: ((uint16_t *)p)[i] = fsq_f32_to_bf16((float)v); break;
-  case FSQ_I32: ((int32_t *)p)[i] = (int32_t)v; break;
-  case FSQ_I64: ((int64_t *)p)[i] = (int64_t)v; break;
-  default: ((uint8_t *)p)[i] = (uint8_t)v; break;
-  }
-}
+/* ---- f16 / bf16, round to nearest even (kernels/fsq_kernel_math.h) ------ */
+uint16_t fsq_f32_to_bf16(float f) { return fsq_k_f32_to_bf16(f); }
+float fsq_bf16_to_f32(uint16_t h) { return fsq_k_bf16_to_f32(h); }
+uint16_t fsq_f32_to_f16(float f) { return fsq_k_f32_to_f16(f); }
+float fsq_f16_to_f32(uint16_t h) { return fsq_k_f16_to_f32(h); }
 
 static void k_cast(fsq_dtype dt, void *dst, fsq_dtype st, const void *src, int64_t n) {
   if (dt == st) {
@@ -117,7 +44,7 @@ static void k_cast(fsq_dtype dt, void *dst, fsq_dtype st, const void *src, int64
     return;
   }
 #pragma omp parallel for if (n >= FSQ_PAR_MIN) schedule(static)
-  for (int64_t i = 0; i < n; i++) store_double(dt, dst, i, load_as_double(st, src, i));
+  for (int64_t i = 0; i < n; i++) fsq_k_store_double(dt, dst, i, fsq_k_load_as_double(st, src, i));
 }
 
 static void gemm_one(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,

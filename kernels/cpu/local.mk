@@ -7,6 +7,7 @@ libfsq_la_SOURCES += \
 EXTRA_DIST += kernels/cpu/cpu_ops.inc kernels/cpu/cpu_copy.inc
 fsq_kernelsdir = $(pkgincludedir)/kernels
 fsq_kernels_HEADERS = kernels/fsq_kernels.h
+noinst_HEADERS += kernels/fsq_kernel_math.h
 
 noinst_LTLIBRARIES += kernels/cpu/libfsqk_generic.la kernels/cpu/libfsqk_avx2.la \
 	kernels/cpu/libfsqk_avx512.la
