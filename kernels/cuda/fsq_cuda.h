@@ -36,6 +36,15 @@ void fsq_cuda_arena_reset(fsq_cuda_arena *arena);
 size_t fsq_cuda_arena_used(const fsq_cuda_arena *arena);
 size_t fsq_cuda_arena_capacity(const fsq_cuda_arena *arena);
 
+/* The CUDA backend table (kernels/fsq_kernels.h) over device buffers: every
+ * pointer a kernel takes is device memory, except gemm_batched's offset
+ * arrays; shapes, strides and scalars are host values. Kernels run on the
+ * default stream of the current device (cudaSetDevice). */
+const struct fsq_kernels *fsq_kernels_cuda(void);
+/* FSQ_OK, or the first CUDA or cuBLAS failure of a kernel since the last
+ * call (the table's functions return nothing), naming the kernel. */
+fsq_status fsq_kernels_cuda_status(void);
+
 #ifdef __cplusplus
 }
 #endif

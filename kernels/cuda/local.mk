@@ -2,9 +2,10 @@
 # language, so .cu files become libtool objects through the rule below: nvcc
 # refuses -fPIC, so it is passed through -Xcompiler, and the .lo file that
 # libtool expects is written by hand (shared-only build: no static object).
-FSQ_CUDA_SOURCES = kernels/cuda/cuda_arena.cu kernels/cuda/cuda_device.cu
-EXTRA_DIST += $(FSQ_CUDA_SOURCES)
-noinst_HEADERS += kernels/cuda/cuda_check.h
+FSQ_CUDA_SOURCES = kernels/cuda/cuda_arena.cu kernels/cuda/cuda_device.cu \
+	kernels/cuda/cuda_backend.cu kernels/cuda/cuda_ops_basic.cu kernels/cuda/cuda_ops_nn.cu
+EXTRA_DIST += $(FSQ_CUDA_SOURCES) docs/cuda.md
+noinst_HEADERS += kernels/cuda/cuda_check.h kernels/cuda/cuda_ops.h kernels/cuda/cuda_math.cuh
 fsq_cudadir = $(pkgincludedir)/kernels/cuda
 fsq_cuda_HEADERS = kernels/cuda/fsq_cuda.h
 
@@ -29,5 +30,12 @@ tests_unit_test_cuda_SOURCES = tests/unit/test_cuda.c
 tests_unit_test_cuda_CFLAGS = $(FSQ_TEST_CFLAGS) $(CUDA_CFLAGS)
 tests_unit_test_cuda_LDADD = $(FSQ_TEST_LIBS) $(CUDA_LIBS)
 TESTS += tests/unit/test_cuda
+
+# Every kernel of the CUDA table against the CPU backend (skips without a GPU).
+check_PROGRAMS += tests/unit/test_cuda_kernels
+tests_unit_test_cuda_kernels_SOURCES = tests/unit/test_cuda_kernels.c
+tests_unit_test_cuda_kernels_CFLAGS = $(FSQ_TEST_CFLAGS) $(CUDA_CFLAGS)
+tests_unit_test_cuda_kernels_LDADD = $(FSQ_TEST_LIBS) $(CUDA_LIBS)
+TESTS += tests/unit/test_cuda_kernels
 endif
 endif
