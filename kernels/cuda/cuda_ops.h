@@ -24,6 +24,8 @@ extern "C" {
 void fsq_cuda_k_record(cudaError_t err, const char *what);
 /* Records a cuBLAS failure (status != 0). */
 void fsq_cuda_k_record_blas(int status, const char *what);
+/* Records a failure described by text. */
+void fsq_cuda_k_record_text(const char *what, const char *text);
 
 /* ---- cuda_ops_basic.cu ---------------------------------------------------- */
 void fsq_cuda_k_gemm(fsq_dtype t, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,

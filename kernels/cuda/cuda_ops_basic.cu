@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/fsq_core.h"
+#include "kernels/cuda/cuda_blas.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/cuda_math.cuh"
 
@@ -34,24 +35,25 @@ bool g_err_set = false;
 char g_err_what[128];
 char g_err_text[160];
 
-void record_text(const char *what, const char *text) {
+} // namespace
+
+extern "C" void fsq_cuda_k_record_text(const char *what, const char *text) {
   std::lock_guard<std::mutex> lock(g_err_mu);
   if (g_err_set) return;
   snprintf(g_err_what, sizeof g_err_what, "%s", what ? what : "?");
   snprintf(g_err_text, sizeof g_err_text, "%s", text ? text : "?");
   g_err_set = true;
 }
-} // namespace
 
 extern "C" void fsq_cuda_k_record(cudaError_t err, const char *what) {
   if (err == cudaSuccess) err = cudaGetLastError(); /* after a launch */
   if (err == cudaSuccess) return;
-  record_text(what, cudaGetErrorString(err));
+  fsq_cuda_k_record_text(what, cudaGetErrorString(err));
 }
 
 extern "C" void fsq_cuda_k_record_blas(int status, const char *what) {
   if (status == (int)CUBLAS_STATUS_SUCCESS) return;
-  record_text(what, cublasGetStatusString((cublasStatus_t)status));
+  fsq_cuda_k_record_text(what, fsq_cuda_blas_status_string(status));
 }
 
 extern "C" fsq_status fsq_kernels_cuda_status(void) {
@@ -198,13 +200,15 @@ cublasStatus_t g_blas_status = CUBLAS_STATUS_NOT_INITIALIZED;
 
 cublasHandle_t blas_handle() {
   std::call_once(g_blas_once, [] {
-    g_blas_status = cublasCreate(&g_blas);
+    const fsq_cuda_blas_api *api = fsq_cuda_blas();
+    if (api == nullptr) return; /* the reason is recorded */
+    g_blas_status = api->create(&g_blas);
     if (g_blas_status != CUBLAS_STATUS_SUCCESS) return;
     /* the legacy default stream, as every kernel here; full FP32 math (no TF32),
      * so results stay within the CPU's tolerance */
-    g_blas_status = cublasSetStream(g_blas, 0);
+    g_blas_status = api->set_stream(g_blas, 0);
     if (g_blas_status == CUBLAS_STATUS_SUCCESS)
-      g_blas_status = cublasSetMathMode(g_blas, CUBLAS_DEFAULT_MATH);
+      g_blas_status = api->set_math_mode(g_blas, CUBLAS_DEFAULT_MATH);
   });
   if (g_blas_status != CUBLAS_STATUS_SUCCESS) {
     fsq_cuda_k_record_blas((int)g_blas_status, "cublasCreate");
@@ -218,40 +222,40 @@ template <> struct Blas<float> {
   static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
                              int m, int n, int k, const float *al, const float *a, int lda,
                              const float *b, int ldb, const float *be, float *c, int ldc) {
-    return cublasSgemm(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+    return fsq_cuda_blas()->sgemm(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
   }
   static cublasStatus_t strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
                                 int m, int n, int k, const float *al, const float *a, int lda,
                                 long long sa, const float *b, int ldb, long long sb,
                                 const float *be, float *c, int ldc, long long sc, int batch) {
-    return cublasSgemmStridedBatched(h, ta, tb, m, n, k, al, a, lda, sa, b, ldb, sb, be, c, ldc,
+    return fsq_cuda_blas()->sgemm_strided(h, ta, tb, m, n, k, al, a, lda, sa, b, ldb, sb, be, c, ldc,
                                      sc, batch);
   }
   static cublasStatus_t batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
                                 int m, int n, int k, const float *al, const float *const a[],
                                 int lda, const float *const b[], int ldb, const float *be,
                                 float *const c[], int ldc, int batch) {
-    return cublasSgemmBatched(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, batch);
+    return fsq_cuda_blas()->sgemm_batched(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, batch);
   }
 };
 template <> struct Blas<double> {
   static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
                              int m, int n, int k, const double *al, const double *a, int lda,
                              const double *b, int ldb, const double *be, double *c, int ldc) {
-    return cublasDgemm(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+    return fsq_cuda_blas()->dgemm(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
   }
   static cublasStatus_t strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
                                 int m, int n, int k, const double *al, const double *a, int lda,
                                 long long sa, const double *b, int ldb, long long sb,
                                 const double *be, double *c, int ldc, long long sc, int batch) {
-    return cublasDgemmStridedBatched(h, ta, tb, m, n, k, al, a, lda, sa, b, ldb, sb, be, c, ldc,
+    return fsq_cuda_blas()->dgemm_strided(h, ta, tb, m, n, k, al, a, lda, sa, b, ldb, sb, be, c, ldc,
                                      sc, batch);
   }
   static cublasStatus_t batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
                                 int m, int n, int k, const double *al, const double *const a[],
                                 int lda, const double *const b[], int ldb, const double *be,
                                 double *const c[], int ldc, int batch) {
-    return cublasDgemmBatched(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, batch);
+    return fsq_cuda_blas()->dgemm_batched(h, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, batch);
   }
 };
 

@@ -3,9 +3,11 @@
 # refuses -fPIC, so it is passed through -Xcompiler, and the .lo file that
 # libtool expects is written by hand (shared-only build: no static object).
 FSQ_CUDA_SOURCES = kernels/cuda/cuda_arena.cu kernels/cuda/cuda_device.cu \
-	kernels/cuda/cuda_backend.cu kernels/cuda/cuda_ops_basic.cu kernels/cuda/cuda_ops_nn.cu
+	kernels/cuda/cuda_backend.cu kernels/cuda/cuda_blas.cu kernels/cuda/cuda_ops_basic.cu \
+	kernels/cuda/cuda_ops_nn.cu
 EXTRA_DIST += $(FSQ_CUDA_SOURCES) docs/cuda.md
-noinst_HEADERS += kernels/cuda/cuda_check.h kernels/cuda/cuda_ops.h kernels/cuda/cuda_math.cuh
+noinst_HEADERS += kernels/cuda/cuda_check.h kernels/cuda/cuda_ops.h kernels/cuda/cuda_math.cuh \
+	kernels/cuda/cuda_blas.h
 fsq_cudadir = $(pkgincludedir)/kernels/cuda
 fsq_cuda_HEADERS = kernels/cuda/fsq_cuda.h
 
