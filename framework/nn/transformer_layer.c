@@ -15,7 +15,7 @@ static fsq_tensor *pre(fsq_ctx *ctx, const fsq_nn_layer_config *cfg,
 /* Its epilogue: residual + dropout(y), then the post-norm. */
 static fsq_tensor *post(fsq_ctx *ctx, const fsq_nn_layer_config *cfg,
                         const fsq_nn_layer_norm *ln, fsq_tensor *residual, fsq_tensor *y) {
-  fsq_tensor *x = fsq_add(ctx, residual, fsq_dropout(ctx, y, cfg->dropout));
+  fsq_tensor *x = fsq_dropout_add(ctx, residual, y, cfg->dropout);
   return cfg->normalize_before ? x : fsq_nn_layer_norm_forward(ctx, ln, x);
 }
 

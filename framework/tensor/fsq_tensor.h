@@ -147,6 +147,9 @@ fsq_tensor *fsq_ln(fsq_ctx *ctx, fsq_tensor *x); /* natural log */
 fsq_tensor *fsq_glu(fsq_ctx *ctx, fsq_tensor *x, int dim);
 /* Identity when p == 0 or not training. */
 fsq_tensor *fsq_dropout(fsq_ctx *ctx, fsq_tensor *x, double p);
+/* residual + dropout(x, p) (same shapes), as fsq_add(residual,
+ * fsq_dropout(x, p)) computes it, mask included, storing one output. */
+fsq_tensor *fsq_dropout_add(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x, double p);
 /* mask: u8, broadcastable to x; nonzero positions become value (no grad). */
 fsq_tensor *fsq_masked_fill(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *mask, double value);
 

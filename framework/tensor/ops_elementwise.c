@@ -211,6 +211,56 @@ fsq_tensor *fsq_dropout(fsq_ctx *ctx, fsq_tensor *x, double p) {
   return y;
 }
 
+/* residual + dropout(x) as one op: one stored output instead of two (the
+ * dropout's output is read by nothing but the sum). Same mask stream and
+ * the same float operations as fsq_add(residual, fsq_dropout(x, p)).
+ * f[0] = p; i[0] = stream. */
+static void dropout_add_backward(fsq_ctx *ctx, fsq_node *n) {
+  fsq_tensor *r = n->in[0], *x = n->in[1], *y = n->out;
+  const void *g = y->grad->data;
+  if (x->requires_grad) {
+    int fresh;
+    void *gx = fsq_grad_data_fresh(ctx, x, &fresh);
+    if (!gx) return;
+    ctx->k->dropout(y->dtype, fsq_numel(y), gx, g, n->f[0], ctx->seed, (uint64_t)n->i[0], !fresh);
+  }
+  if (!r->requires_grad) return;
+  if (!r->grad) { /* the residual takes y's gradient as it is */
+    r->grad = fsq_wrap(ctx, r->dtype, r->ndim, r->shape, y->grad->data);
+    if (r->grad) y->grad = NULL;
+    return;
+  }
+  ctx->k->axpy(y->dtype, fsq_numel(y), 1.0, g, r->grad->data);
+}
+
+fsq_tensor *fsq_dropout_add(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x, double p) {
+  if (!residual || !x) return NULL;
+  if (p < 0 || p >= 1) return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "dropout: p=%g not in [0, 1)", p);
+  if (!ctx->training || p == 0 || residual == x || residual->ndim != x->ndim ||
+      memcmp(residual->shape, x->shape, (size_t)x->ndim * sizeof(int64_t)) != 0)
+    return fsq_add(ctx, residual, fsq_dropout(ctx, x, p));
+  if (!fsq_check_float(ctx, x, "dropout_add") || !fsq_check_float(ctx, residual, "dropout_add"))
+    return NULL;
+  if (residual->dtype != x->dtype)
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "dropout_add: dtypes %s and %s differ",
+                        fsq_dtype_name(residual->dtype), fsq_dtype_name(x->dtype));
+  uint64_t stream = (ctx->step << 20) | (ctx->dropout_calls++ & 0xfffff);
+  const void *xc = fsq_contig_data(ctx, x), *rc = xc ? fsq_contig_data(ctx, residual) : NULL;
+  fsq_tensor *y = rc ? fsq_empty(ctx, x->dtype, x->ndim, x->shape) : NULL;
+  if (!y) return NULL;
+  int64_t n = fsq_numel(x), one = 1;
+  ctx->k->copy(x->dtype, 1, &n, y->data, &one, rc, &one, 0);
+  ctx->k->dropout(x->dtype, n, y->data, xc, p, ctx->seed, stream, 1);
+  fsq_tensor *in[2] = {residual, x};
+  if (fsq_needs_grad(ctx, 2, in)) {
+    fsq_node *nd = fsq_record(ctx, y, dropout_add_backward, 2, in);
+    if (!nd) return NULL;
+    nd->f[0] = p;
+    nd->i[0] = (int64_t)stream;
+  }
+  return y;
+}
+
 /* ---- masked_fill ------------------------------------------------------------------ */
 /* saved[0] = mask data; i[0..ndim) = mask strides broadcast to y */
 static void masked_fill_backward(fsq_ctx *ctx, fsq_node *n) {

@@ -286,6 +286,33 @@ static void test_f32_transcendentals_are_accurate(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* fsq_dropout_add is fsq_add(residual, fsq_dropout(x)) bit for bit: the
+ * same mask stream, the same float operations. */
+static void test_dropout_add_equals_add_of_dropout(void) {
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[2] = {37, 129};
+  fsq_tensor *r = fsq_empty(ctx, FSQ_F32, 2, s), *x = fsq_empty(ctx, FSQ_F32, 2, s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+  for (int64_t i = 0; i < 37 * 129; i++) {
+    ((float *)r->data)[i] = (float)sin((double)i);
+    ((float *)x->data)[i] = (float)cos(0.3 * (double)i);
+  }
+  fsq_ctx_set_seed(ctx, 5, 11);
+  fsq_tensor *a = fsq_add(ctx, r, fsq_dropout(ctx, x, 0.25));
+  fsq_ctx_set_seed(ctx, 5, 11);
+  fsq_tensor *b = fsq_dropout_add(ctx, r, x, 0.25);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  CU_ASSERT_EQUAL(memcmp(a->data, b->data, 37 * 129 * sizeof(float)), 0);
+  fsq_ctx_set_training(ctx, 0); /* eval: the plain sum */
+  fsq_tensor *c = fsq_dropout_add(ctx, r, x, 0.25);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  CU_ASSERT_EQUAL(((float *)c->data)[5], ((float *)r->data)[5] + ((float *)x->data)[5]);
+  CU_ASSERT_PTR_NULL(fsq_dropout_add(ctx, r, x, 1.0));
+  fsq_ctx_destroy(ctx);
+}
+
 static void test_dropout_is_identity_when_not_training(void) {
   fsq_ctx *ctx = fsq_ctx_create(0);
   const int64_t s[1] = {5};
@@ -756,6 +783,7 @@ int main(void) {
       FSQ_TEST_CASE(test_dropout_mask_comes_from_philox_positions),
       FSQ_TEST_CASE(test_f32_transcendentals_are_accurate),
       FSQ_TEST_CASE(test_dropout_is_identity_when_not_training),
+      FSQ_TEST_CASE(test_dropout_add_equals_add_of_dropout),
       FSQ_TEST_CASE(test_gradients_accumulate_for_shared_weights),
       FSQ_TEST_CASE(test_grad_ready_hook_fires_once_per_leaf_when_final),
       FSQ_TEST_CASE(test_embedding_gives_no_gradient_to_padding_row),

@@ -52,6 +52,9 @@ static fsq_tensor *op_ln(fsq_ctx *c, fsq_tensor **x) { return fsq_ln(c, x[0]); }
 static fsq_tensor *op_glu(fsq_ctx *c, fsq_tensor **x) { return fsq_glu(c, x[0], -1); }
 static fsq_tensor *op_glu_dim0(fsq_ctx *c, fsq_tensor **x) { return fsq_glu(c, x[0], 0); }
 static fsq_tensor *op_dropout(fsq_ctx *c, fsq_tensor **x) { return fsq_dropout(c, x[0], 0.3); }
+static fsq_tensor *op_dropout_add(fsq_ctx *c, fsq_tensor **x) {
+  return fsq_dropout_add(c, x[0], x[1], 0.3);
+}
 
 static fsq_tensor *op_masked_fill(fsq_ctx *c, fsq_tensor **x) {
   static const int64_t ms[2] = {4, 1};
@@ -231,6 +234,7 @@ static const op_row rows[] = {
     {"glu_last", op_glu, 1, {3}, {{3, 5, 8}}, 0},
     {"glu_dim0", op_glu_dim0, 1, {2}, {{6, 5}}, 0},
     {"dropout", op_dropout, 1, {2}, {{9, 13}}, 0},
+    {"dropout_add", op_dropout_add, 2, {2, 2}, {{9, 13}, {9, 13}}, 0},
     {"masked_fill", op_masked_fill, 1, {3}, {{3, 4, 5}}, 0},
     {"layer_norm", op_layer_norm, 3, {3, 1, 1}, {{3, 4, 7}, {7}, {7}}, 0},
     {"layer_norm_plain", op_layer_norm_plain, 1, {2}, {{5, 11}}, 0},
