@@ -101,6 +101,14 @@ void fsq_arena_reset(fsq_arena *a) {
   a->used = 0;
 }
 
+int fsq_arena_owns(const fsq_arena *a, const void *p) {
+  for (arena_block *b = a->head; b != NULL; b = b->next) {
+    const unsigned char *lo = block_data(b);
+    if ((const unsigned char *)p >= lo && (const unsigned char *)p < lo + b->size) return 1;
+  }
+  return 0;
+}
+
 size_t fsq_arena_used(const fsq_arena *a) { return a->used; }
 size_t fsq_arena_reserved(const fsq_arena *a) { return a->reserved; }
 size_t fsq_arena_peak(const fsq_arena *a) { return a->peak; }

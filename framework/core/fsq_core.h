@@ -74,6 +74,8 @@ void fsq_arena_destroy(fsq_arena *arena);
 void *fsq_arena_alloc(fsq_arena *arena, size_t bytes, size_t align);
 void fsq_arena_reset(fsq_arena *arena);
 size_t fsq_arena_used(const fsq_arena *arena);     /* bytes handed out since reset */
+/* 1 when p lies in one of the arena's blocks (handed out or not). */
+int fsq_arena_owns(const fsq_arena *arena, const void *p);
 size_t fsq_arena_reserved(const fsq_arena *arena); /* bytes held from the system */
 size_t fsq_arena_peak(const fsq_arena *arena);     /* largest used ever seen */
 

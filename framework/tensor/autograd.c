@@ -25,11 +25,36 @@ fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
   node->n_in = n;
   node->backward = fn;
   node->out = out;
+  node->reads = FSQ_NODE_READS_INPUTS | FSQ_NODE_READS_OUTPUT;
   node->prev = ctx->tape;
   ctx->tape = node;
   out->node = node;
   out->requires_grad = 1;
   return node;
+}
+
+/* The bytes t's elements can touch: [data, data + extent). */
+static int overlaps(const fsq_tensor *t, const char *p, size_t bytes) {
+  if (!t || !t->data) return 0;
+  int64_t last = 0;
+  for (int d = 0; d < t->ndim; d++) {
+    if (t->shape[d] == 0) return 0;
+    last += (t->shape[d] - 1) * (t->stride[d] < 0 ? -t->stride[d] : t->stride[d]);
+  }
+  const char *lo = t->data, *hi = lo + (size_t)(last + 1) * fsq_dtype_size(t->dtype);
+  return lo < p + bytes && p < hi;
+}
+
+int fsq_tape_storage_dead(const fsq_node *n, const void *p, size_t bytes) {
+  for (const fsq_node *m = n->prev; m; m = m->prev) {
+    if ((m->reads & FSQ_NODE_READS_OUTPUT) &&
+        (overlaps(m->out, p, bytes) || overlaps(m->out2, p, bytes)))
+      return 0;
+    if (m->reads & FSQ_NODE_READS_INPUTS)
+      for (int j = 0; j < m->n_in; j++)
+        if (overlaps(m->in[j], p, bytes)) return 0;
+  }
+  return 1;
 }
 
 /* A gradient buffer released by fsq_backward once its node has run; the

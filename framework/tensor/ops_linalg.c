@@ -173,6 +173,7 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
   if (fsq_needs_grad(ctx, 2, in)) {
     fsq_node *nd = fsq_record(ctx, y, matmul_backward, 2, in);
     if (!nd) return NULL;
+    nd->reads = FSQ_NODE_READS_INPUTS;
     mm_save(nd, &run);
     nd->saved[0] = A;
     nd->saved[1] = B;
@@ -243,6 +244,8 @@ fsq_tensor *fsq_linear(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *w, fsq_tensor *b
   if (fsq_needs_grad(ctx, n_in, in)) {
     fsq_node *nd = fsq_record(ctx, y, linear_backward, n_in, in);
     if (!nd) return NULL;
+    /* x and w; y only for ReLU's mask */
+    nd->reads = FSQ_NODE_READS_INPUTS | (relu ? FSQ_NODE_READS_OUTPUT : 0u);
     int64_t v[5] = {m, n, k, relu != 0, bias != NULL};
     memcpy(nd->i, v, sizeof(v));
     nd->saved[0] = X;

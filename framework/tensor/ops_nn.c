@@ -271,12 +271,31 @@ fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor 
   return loss;
 }
 
+/* The logits' gradient is written over the logits themselves (the step's
+ * largest activation: 127 MB in the standard configuration) when nothing
+ * else wants them: the logits have no gradient yet, their data is step
+ * memory, and no node whose backward is still to run reads it (the kernel
+ * reads each element before writing it). NULL: not possible. */
+static void *logits_as_gradient(fsq_ctx *ctx, fsq_node *n, int *fresh) {
+  fsq_tensor *x = n->in[0];
+  void *data = (void *)n->saved[1];
+  size_t bytes = (size_t)fsq_numel(x) * fsq_dtype_size(x->dtype);
+  if (x->grad || !x->requires_grad || !fsq_arena_owns(ctx->arena, data) ||
+      !fsq_tape_storage_dead(n, data, bytes))
+    return NULL;
+  x->grad = fsq_wrap(ctx, x->dtype, x->ndim, x->shape, data);
+  if (!x->grad) return NULL;
+  *fresh = 1;
+  return data;
+}
+
 /* saved[0] = target, saved[1] = contiguous logits, saved[2] = lse [N];
  * f[0] = epsilon; i[0] = ignore_index; out = loss, out2 = nll */
 static void cross_entropy_backward(fsq_ctx *ctx, fsq_node *n) {
   fsq_tensor *x = n->in[0];
   int fresh;
-  void *g = fsq_grad_data_fresh(ctx, x, &fresh);
+  void *g = logits_as_gradient(ctx, n, &fresh);
+  if (!g) g = fsq_grad_data_fresh(ctx, x, &fresh);
   if (!g) return;
   double g_loss = n->out->grad ? fsq_get(n->out->grad, 0) : 0.0;
   double g_nll = n->out2->grad ? fsq_get(n->out2->grad, 0) : 0.0;

@@ -40,6 +40,7 @@ fsq_tensor *fsq_view_make(fsq_ctx *ctx, fsq_tensor *x, int ndim, const int64_t *
   if (fsq_needs_grad(ctx, 1, &x)) {
     fsq_node *n = fsq_record(ctx, y, view_backward, 1, &x);
     if (!n) return NULL;
+    n->reads = 0; /* gradients only */
     if (ndim) memcpy(n->i, vstride, (size_t)ndim * sizeof(int64_t));
     n->i[FSQ_MAX_DIMS] = voff;
   }
@@ -101,7 +102,11 @@ fsq_tensor *fsq_contiguous(fsq_ctx *ctx, fsq_tensor *x) {
   fsq_tensor *y = fsq_empty(ctx, x->dtype, x->ndim, x->shape);
   if (!y) return NULL;
   ctx->k->copy(x->dtype, x->ndim, x->shape, y->data, y->stride, x->data, x->stride, 0);
-  if (fsq_needs_grad(ctx, 1, &x) && !fsq_record(ctx, y, copy_backward, 1, &x)) return NULL;
+  if (fsq_needs_grad(ctx, 1, &x)) {
+    fsq_node *n = fsq_record(ctx, y, copy_backward, 1, &x);
+    if (!n) return NULL;
+    n->reads = 0; /* gradients only */
+  }
   return y;
 }
 

@@ -18,7 +18,14 @@ struct fsq_node {
   const void *saved[4]; /* contiguous copies / statistics kept for backward */
   double f[4];
   int64_t i[2 * FSQ_MAX_DIMS + 2];
+  /* What backward reads of the tensors' data (FSQ_NODE_READS_*); fsq_record
+   * sets both, an op clears what its backward never reads, so that
+   * fsq_tape_storage_dead can prove a buffer unused by the rest of backward. */
+  unsigned reads;
 };
+
+#define FSQ_NODE_READS_INPUTS 1u
+#define FSQ_NODE_READS_OUTPUT 2u
 
 struct fsq_ctx {
   fsq_arena *arena;
@@ -57,6 +64,10 @@ int fsq_needs_grad(const fsq_ctx *ctx, int n, fsq_tensor *const *in);
 /* Records a node producing out; out becomes requires_grad. NULL on OOM. */
 fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
                      fsq_tensor *const *in);
+/* 1 when no node recorded before n reads [p, p + bytes) in its backward
+ * (by its READS flags and the extents of its inputs and outputs): during
+ * n's backward that memory may then be overwritten. */
+int fsq_tape_storage_dead(const fsq_node *n, const void *p, size_t bytes);
 /* t's gradient buffer (allocated zeroed on first use) or NULL when t does
  * not require grad. */
 void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t);

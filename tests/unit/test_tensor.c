@@ -433,6 +433,58 @@ static void test_grad_ready_hook_fires_once_per_leaf_when_final(void) {
   fsq_params_destroy(p);
 }
 
+/* linear -> reshape -> cross_entropy, and its backward; with_reader adds a
+ * zero term read from the logits by an op recorded before the loss. Returns
+ * whether the logits' memory still holds the logits after backward. */
+static int ce_step(fsq_params *p, int with_reader, float *gw, float *gx) {
+  enum { N = 12, K = 16, V = 50 };
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_tensor *w = fsq_params_find(p, "w");
+  const int64_t xs[2] = {N, K}, ts[1] = {N}, rs[2] = {-1, V};
+  float xv[N * K];
+  int64_t tv[N];
+  for (int i = 0; i < N * K; i++) xv[i] = (float)sin(0.7 * i);
+  for (int i = 0; i < N; i++) tv[i] = (i * 7) % V;
+  fsq_tensor *x = fsq_from_data(ctx, FSQ_F32, 2, xs, xv);
+  fsq_requires_grad(x);
+  fsq_tensor *logits = fsq_linear(ctx, x, w, NULL, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(logits);
+  float before[N * V];
+  memcpy(before, logits->data, sizeof before);
+  fsq_tensor *extra = NULL;
+  if (with_reader) {
+    fsq_tensor *zero = fsq_zeros(ctx, FSQ_F32, 2, logits->shape);
+    extra = fsq_sum_all(ctx, fsq_mul(ctx, logits, zero));
+  }
+  fsq_tensor *loss = fsq_cross_entropy(ctx, fsq_reshape(ctx, logits, 2, rs),
+                                       fsq_from_data(ctx, FSQ_I64, 1, ts, tv), 0.1, 1, NULL);
+  if (extra) loss = fsq_add(ctx, loss, extra);
+  fsq_params_zero_grad(p);
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, loss), FSQ_OK);
+  memcpy(gw, w->grad->data, (size_t)(V * K) * sizeof(float));
+  memcpy(gx, x->grad->data, (size_t)(N * K) * sizeof(float));
+  int kept = memcmp(before, logits->data, sizeof before) == 0;
+  fsq_ctx_destroy(ctx);
+  return kept;
+}
+
+/* The logits' gradient goes over the logits when no later backward reads
+ * them (one [N, V] buffer less at the peak), and only then; either way the
+ * gradients are the same bits. */
+static void test_cross_entropy_writes_gradient_over_dead_logits(void) {
+  fsq_params *p = fsq_params_create();
+  const int64_t ws[2] = {50, 16};
+  fsq_tensor *w = fsq_params_add(p, "w", FSQ_F32, 2, ws);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+  for (int i = 0; i < 50 * 16; i++) ((float *)w->data)[i] = (float)cos(0.3 * i);
+  float gw[2][50 * 16], gx[2][12 * 16];
+  CU_ASSERT_FALSE(ce_step(p, 0, gw[0], gx[0])); /* overwritten */
+  CU_ASSERT_TRUE(ce_step(p, 1, gw[1], gx[1]));  /* a reader: kept */
+  CU_ASSERT_EQUAL(memcmp(gw[0], gw[1], sizeof gw[0]), 0);
+  CU_ASSERT_EQUAL(memcmp(gx[0], gx[1], sizeof gx[0]), 0);
+  fsq_params_destroy(p);
+}
+
 static void test_embedding_gives_no_gradient_to_padding_row(void) {
   fsq_params *p = fsq_params_create();
   const int64_t ws[2] = {4, 2}, is[1] = {5};
@@ -785,6 +837,7 @@ int main(void) {
       FSQ_TEST_CASE(test_dropout_is_identity_when_not_training),
       FSQ_TEST_CASE(test_dropout_add_equals_add_of_dropout),
       FSQ_TEST_CASE(test_gradients_accumulate_for_shared_weights),
+      FSQ_TEST_CASE(test_cross_entropy_writes_gradient_over_dead_logits),
       FSQ_TEST_CASE(test_grad_ready_hook_fires_once_per_leaf_when_final),
       FSQ_TEST_CASE(test_embedding_gives_no_gradient_to_padding_row),
       FSQ_TEST_CASE(test_views_share_storage),
