@@ -50,9 +50,12 @@ int fsq_tape_storage_dead(const fsq_node *n, const void *p, size_t bytes) {
     if ((m->reads & FSQ_NODE_READS_OUTPUT) &&
         (overlaps(m->out, p, bytes) || overlaps(m->out2, p, bytes)))
       return 0;
-    if (m->reads & FSQ_NODE_READS_INPUTS)
-      for (int j = 0; j < m->n_in; j++)
-        if (overlaps(m->in[j], p, bytes)) return 0;
+    for (int j = 0; j < m->n_in; j++) {
+      if (!overlaps(m->in[j], p, bytes)) continue;
+      /* read by this backward, or the memory of a tensor no op made (a
+       * parameter, an input): the caller may still want it */
+      if ((m->reads & FSQ_NODE_READS_INPUTS) || !m->in[j]->node) return 0;
+    }
   }
   return 1;
 }

@@ -273,14 +273,15 @@ fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor 
 
 /* The logits' gradient is written over the logits themselves (the step's
  * largest activation: 127 MB in the standard configuration) when nothing
- * else wants them: the logits have no gradient yet, their data is step
- * memory, and no node whose backward is still to run reads it (the kernel
- * reads each element before writing it). NULL: not possible. */
+ * else wants them: the logits are an op's output without a gradient yet,
+ * their data is step memory, and no node whose backward is still to run
+ * reads it, nor is it a leaf's (the kernel reads each element before
+ * writing it). NULL: not possible. */
 static void *logits_as_gradient(fsq_ctx *ctx, fsq_node *n, int *fresh) {
   fsq_tensor *x = n->in[0];
   void *data = (void *)n->saved[1];
   size_t bytes = (size_t)fsq_numel(x) * fsq_dtype_size(x->dtype);
-  if (x->grad || !x->requires_grad || !fsq_arena_owns(ctx->arena, data) ||
+  if (x->grad || !x->requires_grad || !x->node || !fsq_arena_owns(ctx->arena, data) ||
       !fsq_tape_storage_dead(n, data, bytes))
     return NULL;
   x->grad = fsq_wrap(ctx, x->dtype, x->ndim, x->shape, data);

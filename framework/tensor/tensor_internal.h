@@ -65,8 +65,9 @@ int fsq_needs_grad(const fsq_ctx *ctx, int n, fsq_tensor *const *in);
 fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
                      fsq_tensor *const *in);
 /* 1 when no node recorded before n reads [p, p + bytes) in its backward
- * (by its READS flags and the extents of its inputs and outputs): during
- * n's backward that memory may then be overwritten. */
+ * (by its READS flags and the extents of its inputs and outputs) and no
+ * tensor made by no op (a parameter, an input) lies there: during n's
+ * backward that memory may then be overwritten. */
 int fsq_tape_storage_dead(const fsq_node *n, const void *p, size_t bytes);
 /* t's gradient buffer (allocated zeroed on first use) or NULL when t does
  * not require grad. */

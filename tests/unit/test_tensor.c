@@ -483,6 +483,24 @@ static void test_cross_entropy_writes_gradient_over_dead_logits(void) {
   CU_ASSERT_EQUAL(memcmp(gw[0], gw[1], sizeof gw[0]), 0);
   CU_ASSERT_EQUAL(memcmp(gx[0], gx[1], sizeof gx[0]), 0);
   fsq_params_destroy(p);
+  /* logits that are an input (a leaf), directly or through a view: never taken */
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t flat[1] = {15}, ls[2] = {3, 5}, ts[1] = {3};
+  float lv[15];
+  int64_t tv[3] = {0, 4, 2};
+  for (int i = 0; i < 15; i++) lv[i] = (float)sin(1.3 * i);
+  for (int view = 0; view < 2; view++) {
+    fsq_ctx_reset(ctx);
+    fsq_tensor *leaf = fsq_from_data(ctx, FSQ_F32, view ? 1 : 2, view ? flat : ls, lv);
+    fsq_requires_grad(leaf);
+    fsq_tensor *l = view ? fsq_reshape(ctx, leaf, 2, ls) : leaf;
+    fsq_tensor *loss = fsq_cross_entropy(ctx, l, fsq_from_data(ctx, FSQ_I64, 1, ts, tv), 0.1,
+                                         -100, NULL);
+    CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, loss), FSQ_OK);
+    CU_ASSERT_EQUAL(memcmp(leaf->data, lv, sizeof lv), 0);
+    CU_ASSERT_PTR_NOT_EQUAL(leaf->grad->data, leaf->data);
+  }
+  fsq_ctx_destroy(ctx);
 }
 
 static void test_embedding_gives_no_gradient_to_padding_row(void) {
