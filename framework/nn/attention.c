@@ -129,10 +129,16 @@ fsq_tensor *fsq_nn_mha_forward(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_tensor *qu
               m->q_proj.weight->name);
     return NULL;
   }
-  /* q is scaled after its projection (bias included) by fairseq's
-   * head_dim ** -0.5. */
-  fsq_tensor *q = fsq_scale(ctx, fsq_nn_linear_forward(ctx, &m->q_proj, query),
-                            pow((double)m->head_dim, -0.5));
+  /* fairseq scales q after its projection (bias included) by head_dim **
+   * -0.5. When that factor is a power of 2 (head_dim a power of 4: 64,
+   * 256) the scores' GEMM applies it instead (alpha): the same bits, and no
+   * scaled copy of q kept for backward; otherwise q is scaled as fairseq
+   * does, so the rounding stays fairseq's. */
+  double scaling = pow((double)m->head_dim, -0.5);
+  int exponent;
+  int fold = frexp(scaling, &exponent) == 0.5;
+  fsq_tensor *q = fsq_nn_linear_forward(ctx, &m->q_proj, query);
+  if (!fold) q = fsq_scale(ctx, q, scaling);
   fsq_tensor *qh = split_heads(ctx, m, q), *kh = NULL, *vh = NULL; /* [B, H, T, Dh] */
   if (state) {
     if (cached_kv(ctx, m, state, key, value, bsz, static_kv, &kh, &vh) != FSQ_OK) return NULL;
@@ -140,7 +146,7 @@ fsq_tensor *fsq_nn_mha_forward(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_tensor *qu
     kh = split_heads(ctx, m, fsq_nn_linear_forward(ctx, &m->k_proj, key));   /* [B, H, S, Dh] */
     vh = split_heads(ctx, m, fsq_nn_linear_forward(ctx, &m->v_proj, value)); /* [B, H, S, Dh] */
   }
-  fsq_tensor *w = fsq_matmul(ctx, qh, kh, 0, 1); /* [B, H, T, S] */
+  fsq_tensor *w = fsq_matmul_scaled(ctx, qh, kh, 0, 1, fold ? scaling : 1.0); /* [B, H, T, S] */
   w = fsq_softmax_masked(ctx, w, key_padding_mask, causal, 0);
   w = fsq_dropout(ctx, w, m->dropout);
   fsq_tensor *a = fsq_matmul(ctx, w, vh, 0, 0); /* [B, H, T, Dh] */

@@ -164,6 +164,10 @@ fsq_tensor *fsq_sum_all(fsq_ctx *ctx, fsq_tensor *x); /* shape [] */
  * batch dims equal, or b 2-D and shared by every batch (a linear layer:
  * fsq_matmul(ctx, x, w, 0, 1) with w: [out, in]). Out: [..., M, N]. */
 fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, int trans_b);
+/* alpha * op(a) op(b) as the GEMM's alpha: no scaled copy of an operand is
+ * made or kept (attention's scores). */
+fsq_tensor *fsq_matmul_scaled(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a,
+                              int trans_b, double alpha);
 /* A linear layer in one op: x: [..., K], w: [N, K], bias: [N] or NULL ->
  * [..., N] = x w^T + bias (the bias is the GEMM's starting value, as
  * torch.addmm), then max(0, .) when relu is set. Stores one [..., N] output

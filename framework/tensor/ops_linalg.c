@@ -68,6 +68,7 @@ static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
   fsq_tensor *y = nd->out;
   fsq_dtype t = y->dtype;
   size_t es = fsq_dtype_size(t);
+  double alpha = nd->f[0]; /* y = alpha op(A) op(B): both gradients carry it */
   const char *A = nd->saved[0], *B = nd->saved[1], *G = y->grad->data;
   const int64_t *offa = nd->saved[2], *offb = nd->saved[3];
   /* A gradient that does not exist yet is written (beta 0) instead of
@@ -92,33 +93,34 @@ static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
   if (dA) {
     double beta = fresh_a ? 0.0 : 1.0;
     if (!g.ta) /* dA[M,K] += dY[M,N] op(B)^T */
-      ctx->k->gemm_batched(t, 0, !g.tb, g.m, g.k, g.n, 1.0, G, g.n, oy, B, g.ldb, ob, beta, dA,
+      ctx->k->gemm_batched(t, 0, !g.tb, g.m, g.k, g.n, alpha, G, g.n, oy, B, g.ldb, ob, beta, dA,
                            gda, oga, g.batch);
     else /* A stored [K,M]: dA += op(B) dY^T */
-      ctx->k->gemm_batched(t, g.tb, 1, g.k, g.m, g.n, 1.0, B, g.ldb, ob, G, g.n, oy, beta, dA,
+      ctx->k->gemm_batched(t, g.tb, 1, g.k, g.m, g.n, alpha, B, g.ldb, ob, G, g.n, oy, beta, dA,
                            gda, oga, g.batch);
   }
   if (dB && !g.b_shared) {
     double beta = fresh_b ? 0.0 : 1.0;
     if (!g.tb) /* dB[K,N] += op(A)^T dY */
-      ctx->k->gemm_batched(t, !g.ta, 0, g.k, g.n, g.m, 1.0, A, g.lda, oa, G, g.n, oy, beta, dB,
+      ctx->k->gemm_batched(t, !g.ta, 0, g.k, g.n, g.m, alpha, A, g.lda, oa, G, g.n, oy, beta, dB,
                            gdb, ogb, g.batch);
     else /* B stored [N,K]: dB += dY^T op(A) */
-      ctx->k->gemm_batched(t, 1, g.ta, g.n, g.k, g.m, 1.0, G, g.n, oy, A, g.lda, oa, beta, dB,
+      ctx->k->gemm_batched(t, 1, g.ta, g.n, g.k, g.m, alpha, G, g.n, oy, A, g.lda, oa, beta, dB,
                            gdb, ogb, g.batch);
   } else if (dB) { /* a shared b sums over the batch: in order, the first product writes */
     for (int64_t i = 0; i < g.batch; i++) {
       const char *a = A + oa[i] * (int64_t)es, *gy = G + i * sy * (int64_t)es;
       double beta = fresh_b && i == 0 ? 0.0 : 1.0;
       if (!g.tb) /* dB[K,N] += op(A)^T dY */
-        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, 1.0, a, g.lda, gy, g.n, beta, dB, gdb);
+        ctx->k->gemm(t, !g.ta, 0, g.k, g.n, g.m, alpha, a, g.lda, gy, g.n, beta, dB, gdb);
       else /* B stored [N,K]: dB += dY^T op(A) */
-        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, 1.0, gy, g.n, a, g.lda, beta, dB, gdb);
+        ctx->k->gemm(t, 1, g.ta, g.n, g.k, g.m, alpha, gy, g.n, a, g.lda, beta, dB, gdb);
     }
   }
 }
 
-fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, int trans_b) {
+fsq_tensor *fsq_matmul_scaled(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a,
+                              int trans_b, double alpha) {
   if (!a || !b) return NULL;
   if (!fsq_check_float(ctx, a, "matmul") || !fsq_check_float(ctx, b, "matmul")) return NULL;
   if (a->dtype != b->dtype || a->ndim < 2 || b->ndim < 2)
@@ -167,13 +169,14 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
   const int64_t *oa = mm_offsets(ctx, run.batch, offa, sa), *ob = mm_offsets(ctx, run.batch, offb, sb);
   const int64_t *oy = mm_offsets(ctx, run.batch, NULL, sy);
   if (!oa || !ob || !oy) return NULL;
-  ctx->k->gemm_batched(a->dtype, run.ta, run.tb, run.m, run.n, run.k, 1.0, A, run.lda, oa, B,
+  ctx->k->gemm_batched(a->dtype, run.ta, run.tb, run.m, run.n, run.k, alpha, A, run.lda, oa, B,
                        run.ldb, ob, 0.0, y->data, run.n, oy, run.batch);
   fsq_tensor *in[2] = {a, b};
   if (fsq_needs_grad(ctx, 2, in)) {
     fsq_node *nd = fsq_record(ctx, y, matmul_backward, 2, in);
     if (!nd) return NULL;
     nd->reads = FSQ_NODE_READS_INPUTS;
+    nd->f[0] = alpha;
     mm_save(nd, &run);
     nd->saved[0] = A;
     nd->saved[1] = B;
@@ -181,6 +184,10 @@ fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, 
     nd->saved[3] = offb;
   }
   return y;
+}
+
+fsq_tensor *fsq_matmul(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a, int trans_b) {
+  return fsq_matmul_scaled(ctx, a, b, trans_a, trans_b, 1.0);
 }
 
 /* ---- linear ---------------------------------------------------------------------- */

@@ -167,6 +167,14 @@ static fsq_tensor *op_mm_heads(fsq_ctx *c, fsq_tensor **x) {
   static const int perm[4] = {0, 2, 1, 3};
   return fsq_matmul(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 0, 1);
 }
+/* attention's scores: the scale as the GEMM's alpha, heads read in place */
+static fsq_tensor *op_mm_heads_scaled(fsq_ctx *c, fsq_tensor **x) {
+  static const int perm[4] = {0, 2, 1, 3};
+  return fsq_matmul_scaled(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 0, 1, 0.37);
+}
+static fsq_tensor *op_mm_scaled_shared(fsq_ctx *c, fsq_tensor **x) {
+  return fsq_matmul_scaled(c, x[0], x[1], 0, 1, -1.5);
+}
 static fsq_tensor *op_mm_heads_ta(fsq_ctx *c, fsq_tensor **x) {
   static const int perm[4] = {0, 2, 1, 3};
   return fsq_matmul(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 1, 0);
@@ -264,6 +272,8 @@ static const op_row rows[] = {
     {"add_self", op_add_self, 1, {2}, {{3, 4}}, 0},
     {"reshape_twice", op_reshape_twice, 1, {3}, {{2, 3, 2}}, 0},
     {"matmul_heads", op_mm_heads, 2, {4, 4}, {{2, 3, 4, 5}, {2, 2, 4, 5}}, 0},
+    {"matmul_heads_scaled", op_mm_heads_scaled, 2, {4, 4}, {{2, 3, 4, 5}, {2, 2, 4, 5}}, 0},
+    {"matmul_scaled_shared_b", op_mm_scaled_shared, 2, {3, 2}, {{2, 5, 3}, {4, 3}}, 0},
     {"matmul_heads_trans_a", op_mm_heads_ta, 2, {4, 4}, {{2, 3, 4, 5}, {2, 3, 4, 2}}, 0},
     {"linear", op_linear, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
     {"linear_relu", op_linear_relu, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
