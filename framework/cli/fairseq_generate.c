@@ -13,6 +13,7 @@
 #include "cli/cli_text.h"
 #include "generate/fsq_generate.h"
 #include "generate/fsq_scoring.h"
+#include "cli/cli_args.h"
 #include "registry/fsq_registry.h"
 
 #define LOGGER "fairseq_cli.generate"
@@ -43,12 +44,6 @@ static const fsq_option generate_options[] = {
     FSQ_OPTION_END};
 
 static const fsq_config_selector selectors[] = {{"task", FSQ_KIND_TASK}, FSQ_SELECTOR_END};
-
-static int usage_error(const char *msg) {
-  fprintf(stderr, "usage: fairseq-generate [-h] DATA --path PATH [options]\n");
-  fprintf(stderr, "fairseq-generate: error: %s\n", msg);
-  return 2;
-}
 
 typedef struct gen_run {
   fsq_config *c;
@@ -366,26 +361,15 @@ static void run_free(gen_run *r) {
 
 int main(int argc, char **argv) {
   fsq_config c;
-  if (fsq_config_resolve("fairseq-generate", generate_options, selectors, argc, argv, &c) != FSQ_OK)
-    return usage_error(fsq_error_message());
-  if (c.help) {
-    fsq_options_print_help(c.options, "fairseq-generate DATA --path PATH [options]", stdout);
-    fsq_config_free(&c);
-    return 0;
-  }
-  if (json_object_array_length(c.positionals) != 1) {
-    int rc = usage_error(json_object_array_length(c.positionals) == 0
-                             ? "the following arguments are required: data"
-                             : "unrecognized arguments: more than one data directory");
-    fsq_config_free(&c);
-    return rc;
-  }
+  int rc = fsq_cli_parse_data_args("fairseq-generate", "DATA --path PATH [options]",
+                                   generate_options, selectors, argc, argv, &c);
+  if (rc >= 0) return rc;
   gen_run r;
   memset(&r, 0, sizeof r);
   r.c = &c;
   fsq_status s = setup(&r, argc, argv);
   if (s == FSQ_OK) s = generate_all(&r);
-  int rc = 0;
+  rc = 0;
   if (s != FSQ_OK) {
     fflush(stdout);
     fprintf(stderr, "fairseq-generate: error: %s\n", fsq_error_message());

@@ -14,6 +14,7 @@
 
 #include "cli/cli_text.h"
 #include "generate/fsq_generate.h"
+#include "cli/cli_args.h"
 #include "registry/fsq_registry.h"
 
 #define LOGGER "fairseq_cli.interactive"
@@ -35,12 +36,6 @@ static const fsq_option interactive_options[] = {
     FSQ_OPTION_END};
 
 static const fsq_config_selector selectors[] = {{"task", FSQ_KIND_TASK}, FSQ_SELECTOR_END};
-
-static int usage_error(const char *msg) {
-  fprintf(stderr, "usage: fairseq-interactive [-h] DATA --path PATH [options]\n");
-  fprintf(stderr, "fairseq-interactive: error: %s\n", msg);
-  return 2;
-}
 
 typedef struct line_result {
   int64_t *tokens; /* [n] the encoded source, </s> last */
@@ -315,26 +310,15 @@ static fsq_status run(irun *r) {
 
 int main(int argc, char **argv) {
   fsq_config c;
-  if (fsq_config_resolve("fairseq-interactive", interactive_options, selectors, argc, argv, &c) != FSQ_OK)
-    return usage_error(fsq_error_message());
-  if (c.help) {
-    fsq_options_print_help(c.options, "fairseq-interactive DATA --path PATH [options]", stdout);
-    fsq_config_free(&c);
-    return 0;
-  }
-  if (json_object_array_length(c.positionals) != 1) {
-    int rc = usage_error(json_object_array_length(c.positionals) == 0
-                             ? "the following arguments are required: data"
-                             : "unrecognized arguments: more than one data directory");
-    fsq_config_free(&c);
-    return rc;
-  }
+  int rc = fsq_cli_parse_data_args("fairseq-interactive", "DATA --path PATH [options]",
+                                   interactive_options, selectors, argc, argv, &c);
+  if (rc >= 0) return rc;
   irun r;
   memset(&r, 0, sizeof r);
   r.c = &c;
   fsq_status s = setup(&r, argc, argv);
   if (s == FSQ_OK) s = run(&r);
-  int rc = 0;
+  rc = 0;
   if (s != FSQ_OK) {
     fflush(stdout);
     fprintf(stderr, "fairseq-interactive: error: %s\n", fsq_error_message());

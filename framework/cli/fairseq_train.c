@@ -10,6 +10,7 @@
 
 #include "checkpoint/fsq_checkpoint.h"
 #include "cli/optimizer_overrides.h"
+#include "cli/cli_args.h"
 #include "registry/fsq_registry.h"
 #include "train/fsq_distributed.h"
 #include "train/fsq_trainer.h"
@@ -90,12 +91,6 @@ static const fsq_config_selector selectors[] = {
 static const uint32_t ops_versions[FSQ_KIND_COUNT] = {
     FSQ_MODEL_OPS_VERSION, FSQ_TASK_OPS_VERSION, FSQ_CRITERION_OPS_VERSION,
     FSQ_OPTIMIZER_OPS_VERSION, FSQ_LR_SCHEDULER_OPS_VERSION};
-
-static int usage_error(const char *msg) {
-  fprintf(stderr, "usage: fairseq-train [-h] DATA --arch ARCH --optimizer OPT [options]\n");
-  fprintf(stderr, "fairseq-train: error: %s\n", msg);
-  return 2;
-}
 
 /* The chosen components' ops, checked against the layouts this build knows. */
 static fsq_status collect_parts(const fsq_config *c, fsq_trainer_parts *parts) {
@@ -325,22 +320,11 @@ static int train(fsq_config *c) {
 
 int main(int argc, char **argv) {
   fsq_config c;
-  if (fsq_config_resolve("fairseq-train", train_options, selectors, argc, argv, &c) != FSQ_OK)
-    return usage_error(fsq_error_message());
-  if (c.help) {
-    fsq_options_print_help(c.options, "fairseq-train DATA --arch ARCH --optimizer OPT [options]", stdout);
-    fsq_config_free(&c);
-    return 0;
-  }
-  int rc;
-  if (json_object_array_length(c.positionals) != 1) {
-    rc = usage_error(json_object_array_length(c.positionals) == 0
-                         ? "the following arguments are required: data"
-                         : "unrecognized arguments: more than one data directory");
-  } else {
-    json_object_object_add(c.cfg, "data", json_object_get(json_object_array_get_idx(c.positionals, 0)));
-    rc = train(&c);
-  }
+  int rc = fsq_cli_parse_data_args("fairseq-train", "DATA --arch ARCH --optimizer OPT [options]",
+                                   train_options, selectors, argc, argv, &c);
+  if (rc >= 0) return rc;
+  json_object_object_add(c.cfg, "data", json_object_get(json_object_array_get_idx(c.positionals, 0)));
+  rc = train(&c);
   fsq_config_free(&c);
   return rc;
 }

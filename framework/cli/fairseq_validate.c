@@ -9,6 +9,7 @@
 
 #include "cli/cli_text.h"
 #include "generate/fsq_generate.h"
+#include "cli/cli_args.h"
 #include "registry/fsq_registry.h"
 #include "train/fsq_meters.h"
 
@@ -41,12 +42,6 @@ typedef struct validate_run {
   fsq_criterion *crit;
   fsq_ctx *ctx;
 } validate_run;
-
-static int usage_error(const char *msg) {
-  fprintf(stderr, "usage: fairseq-validate [-h] DATA --path PATH [options]\n");
-  fprintf(stderr, "fairseq-validate: error: %s\n", msg);
-  return 2;
-}
 
 /* The criterion the checkpoint was trained with, from its configuration. */
 static fsq_status create_criterion(validate_run *r) {
@@ -162,20 +157,9 @@ static fsq_status run(validate_run *r, int argc, char **argv) {
 
 int main(int argc, char **argv) {
   fsq_config c;
-  if (fsq_config_resolve("fairseq-validate", validate_options, selectors, argc, argv, &c) != FSQ_OK)
-    return usage_error(fsq_error_message());
-  if (c.help) {
-    fsq_options_print_help(c.options, "fairseq-validate DATA --path PATH [options]", stdout);
-    fsq_config_free(&c);
-    return 0;
-  }
-  if (json_object_array_length(c.positionals) != 1) {
-    int rc = usage_error(json_object_array_length(c.positionals) == 0
-                             ? "the following arguments are required: data"
-                             : "unrecognized arguments: more than one data directory");
-    fsq_config_free(&c);
-    return rc;
-  }
+  int rc = fsq_cli_parse_data_args("fairseq-validate", "DATA --path PATH [options]",
+                                   validate_options, selectors, argc, argv, &c);
+  if (rc >= 0) return rc;
   validate_run r;
   memset(&r, 0, sizeof r);
   r.c = &c;

@@ -35,7 +35,7 @@ fairseq_upgrade_LDADD = $(FSQ_PROGRAM_LIBS)
 
 bin_PROGRAMS += fairseq-train
 fairseq_train_SOURCES = framework/cli/fairseq_train.c framework/cli/optimizer_overrides.c \
-	framework/cli/optimizer_overrides.h
+	framework/cli/optimizer_overrides.h framework/cli/cli_args.c framework/cli/cli_args.h
 fairseq_train_LDADD = $(FSQ_PROGRAM_LIBS)
 # Training on the toy corpus (loss threshold, same-seed repeat, exact resume)
 # the refusals of bad flags and checkpoints, and SIGKILL during saves.
@@ -44,7 +44,7 @@ EXTRA_DIST += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e
 
 bin_PROGRAMS += fairseq-generate
 fairseq_generate_SOURCES = framework/cli/fairseq_generate.c framework/cli/cli_text.c \
-	framework/cli/cli_text.h
+	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h
 fairseq_generate_LDADD = $(FSQ_PROGRAM_LIBS)
 # End to end with the test component tests/components/bigram.c, and with a
 # Transformer trained on the toy corpus.
@@ -53,12 +53,12 @@ EXTRA_DIST += tests/e2e/test_generate_bigram.sh tests/e2e/test_generate_toy.sh
 
 bin_PROGRAMS += fairseq-interactive
 fairseq_interactive_SOURCES = framework/cli/fairseq_interactive.c framework/cli/cli_text.c \
-	framework/cli/cli_text.h
+	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h
 fairseq_interactive_LDADD = $(FSQ_PROGRAM_LIBS)
 
 bin_PROGRAMS += fairseq-validate
 fairseq_validate_SOURCES = framework/cli/fairseq_validate.c framework/cli/cli_text.c \
-	framework/cli/cli_text.h
+	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h
 fairseq_validate_LDADD = $(FSQ_PROGRAM_LIBS)
 TESTS += tests/e2e/test_validate.sh
 EXTRA_DIST += tests/e2e/test_validate.sh
