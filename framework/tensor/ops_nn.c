@@ -230,6 +230,22 @@ fsq_tensor *fsq_gather(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *index) 
 }
 
 /* ---- losses ------------------------------------------------------------------------- */
+/* The node of a loss op: outputs loss and nll (shape []), one input;
+ * saved[0] = target, f[0] = epsilon, i[0] = ignore_index. */
+static fsq_node *record_loss(fsq_ctx *ctx, fsq_tensor *in, fsq_tensor *loss, fsq_tensor *nll,
+                             fsq_backward_fn fn, const int64_t *target, double epsilon,
+                             int64_t ignore_index) {
+  fsq_node *nd = fsq_record(ctx, loss, fn, 1, &in);
+  if (!nd) return NULL;
+  nd->out2 = nll;
+  nll->node = nd;
+  nll->requires_grad = 1;
+  nd->saved[0] = target;
+  nd->f[0] = epsilon;
+  nd->i[0] = ignore_index;
+  return nd;
+}
+
 /* saved[0] = target; f[0] = epsilon; i[0] = ignore_index; out = loss, out2 = nll */
 static void ls_nll_backward(fsq_ctx *ctx, fsq_node *n) {
   fsq_tensor *lp = n->in[0];
@@ -257,16 +273,9 @@ fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor 
   if (!nll) return NULL;
   ctx->k->label_smoothed_nll(lprobs->dtype, n, v, lp, tg, epsilon, ignore_index, loss->data,
                              nll->data);
-  if (fsq_needs_grad(ctx, 1, &lprobs)) {
-    fsq_node *nd = fsq_record(ctx, loss, ls_nll_backward, 1, &lprobs);
-    if (!nd) return NULL;
-    nd->out2 = nll;
-    nll->node = nd;
-    nll->requires_grad = 1;
-    nd->saved[0] = tg;
-    nd->f[0] = epsilon;
-    nd->i[0] = ignore_index;
-  }
+  if (fsq_needs_grad(ctx, 1, &lprobs) &&
+      !record_loss(ctx, lprobs, loss, nll, ls_nll_backward, tg, epsilon, ignore_index))
+    return NULL;
   if (nll_out) *nll_out = nll;
   return loss;
 }
@@ -325,16 +334,11 @@ fsq_tensor *fsq_cross_entropy(fsq_ctx *ctx, fsq_tensor *logits, fsq_tensor *targ
   ctx->k->cross_entropy(logits->dtype, n, v, x, tg, epsilon, ignore_index, lse, loss->data,
                         nll->data);
   if (fsq_needs_grad(ctx, 1, &logits)) {
-    fsq_node *nd = fsq_record(ctx, loss, cross_entropy_backward, 1, &logits);
+    fsq_node *nd =
+        record_loss(ctx, logits, loss, nll, cross_entropy_backward, tg, epsilon, ignore_index);
     if (!nd) return NULL;
-    nd->out2 = nll;
-    nll->node = nd;
-    nll->requires_grad = 1;
-    nd->saved[0] = tg;
     nd->saved[1] = x;
     nd->saved[2] = lse;
-    nd->f[0] = epsilon;
-    nd->i[0] = ignore_index;
   }
   if (nll_out) *nll_out = nll;
   return loss;
