@@ -89,6 +89,10 @@ static fsq_status cached_kv(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_nn_mha_state 
   if (st->num_heads != m->num_heads || st->head_dim != m->head_dim)
     return fsq_error(FSQ_ERR_INVALID, "%s: attention cache made for another layer shape",
                      m->q_proj.weight->name);
+  const fsq_kernels *k = fsq_ctx_kernels(ctx);
+  if (st->device ? k != st->device : !k->host) /* the step's kernels write the cache */
+    return fsq_error(FSQ_ERR_INVALID, "%s: attention cache in %s memory, the step runs on %s",
+                     m->q_proj.weight->name, st->device ? st->device->name : "host", k->name);
   if (st->len == 0) {
     if (bsz > st->max_batch)
       return fsq_error(FSQ_ERR_INVALID, "attention cache: batch %lld > max_batch %lld",

@@ -1,6 +1,9 @@
 /* attention_state.c: the caller-owned key/value cache of incremental
  * attention, allocated once so decoding steps do not allocate, and its
- * reordering by beam (fairseq's reorder_incremental_state). */
+ * reordering by beam (fairseq's reorder_incremental_state). In host memory
+ * the cache is moved with memcpy and its static rows compared with memcmp;
+ * in a device's memory (the layer's parameters are there) only that
+ * backend's table touches it. */
 #include "nn/nn_internal.h"
 
 #include <stdlib.h>
@@ -9,17 +12,38 @@
 /* The first allocation's steps per row: most sentences end before it. */
 #define FSQ_MHA_FIRST_CAP 32
 
+/* The device backend of the layer's parameters; NULL when they (and so
+ * the cache) are in host memory. */
+static const fsq_kernels *params_device(const fsq_nn_mha *m) {
+  const fsq_kernels *k = m->q_proj.weight != NULL ? m->q_proj.weight->backend : NULL;
+  return k != NULL && !k->host ? k : NULL;
+}
+
+static void *cache_alloc(const fsq_nn_mha_state *st, size_t bytes) {
+  return st->device ? st->device->mem_alloc(bytes) : malloc(bytes);
+}
+
+static void cache_free(const fsq_nn_mha_state *st, void *p) {
+  if (p == NULL) return;
+  if (st->device)
+    st->device->mem_free(p);
+  else
+    free(p);
+}
+
 static fsq_status alloc_arrays(fsq_nn_mha_state *st, int64_t cap, float **key, float **value,
                                float **scratch) {
   size_t n = (size_t)(st->max_batch * st->num_heads * cap * st->head_dim);
-  *key = malloc(n * sizeof(float));
-  *value = malloc(n * sizeof(float));
-  *scratch = malloc(n * sizeof(float));
+  *key = cache_alloc(st, n * sizeof(float));
+  *value = cache_alloc(st, n * sizeof(float));
+  *scratch = cache_alloc(st, n * sizeof(float));
   if (*key && *value && *scratch) return FSQ_OK;
-  free(*key);
-  free(*value);
-  free(*scratch);
-  return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu floats", 3 * n);
+  cache_free(st, *key);
+  cache_free(st, *value);
+  cache_free(st, *scratch);
+  *key = *value = *scratch = NULL;
+  return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu floats in %s memory", 3 * n,
+                   st->device ? st->device->name : "host");
 }
 
 fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int64_t max_batch,
@@ -28,6 +52,7 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
   if (max_batch <= 0 || max_len <= 0)
     return fsq_error(FSQ_ERR_INVALID, "attention cache: bad size %lld x %lld",
                      (long long)max_batch, (long long)max_len);
+  st->device = params_device(m);
   st->max_batch = max_batch;
   st->num_heads = m->num_heads;
   st->max_len = max_len;
@@ -35,7 +60,8 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
   st->cap = max_len < FSQ_MHA_FIRST_CAP ? max_len : FSQ_MHA_FIRST_CAP;
   st->tag = calloc((size_t)max_batch, sizeof(int64_t));
   st->tag_scratch = calloc((size_t)max_batch, sizeof(int64_t));
-  fsq_status s = st->tag && st->tag_scratch
+  if (st->device) st->device_index = cache_alloc(st, (size_t)max_batch * sizeof(int64_t));
+  fsq_status s = st->tag && st->tag_scratch && (!st->device || st->device_index)
                      ? alloc_arrays(st, st->cap, &st->key, &st->value, &st->scratch)
                      : fsq_error(FSQ_ERR_NOMEM, "attention cache: %lld rows", (long long)max_batch);
   if (s != FSQ_OK) fsq_nn_mha_state_free(st);
@@ -43,9 +69,19 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
 }
 
 /* Copies the live part of rows [0, batch) from a [.., H, from_cap, Dh]
- * layout to a [.., H, to_cap, Dh] one. */
+ * layout to a [.., H, to_cap, Dh] one: row by row on the host, one strided
+ * copy kernel on a device. */
 static void copy_live(const fsq_nn_mha_state *st, float *dst, int64_t to_cap, const float *src,
                       int64_t from_cap) {
+  if (st->device) {
+    if (st->batch == 0 || st->len == 0) return;
+    int64_t H = st->num_heads, Dh = st->head_dim;
+    int64_t shape[4] = {st->batch, H, st->len, Dh};
+    int64_t to[4] = {H * to_cap * Dh, to_cap * Dh, Dh, 1};
+    int64_t from[4] = {H * from_cap * Dh, from_cap * Dh, Dh, 1};
+    st->device->copy(FSQ_F32, 4, shape, dst, to, src, from, 0);
+    return;
+  }
   size_t live = (size_t)(st->len * st->head_dim);
   for (int64_t r = 0; r < st->batch * st->num_heads; r++)
     memcpy(dst + (size_t)(r * to_cap * st->head_dim), src + (size_t)(r * from_cap * st->head_dim),
@@ -64,9 +100,9 @@ fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len) {
   if (s != FSQ_OK) return s;
   copy_live(st, key, cap, st->key, st->cap);
   copy_live(st, value, cap, st->value, st->cap);
-  free(st->key);
-  free(st->value);
-  free(st->scratch);
+  cache_free(st, st->key);
+  cache_free(st, st->value);
+  cache_free(st, st->scratch);
   st->key = key;
   st->value = value;
   st->scratch = scratch;
@@ -75,9 +111,10 @@ fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len) {
 }
 
 void fsq_nn_mha_state_free(fsq_nn_mha_state *st) {
-  free(st->key);
-  free(st->value);
-  free(st->scratch);
+  cache_free(st, st->key);
+  cache_free(st, st->value);
+  cache_free(st, st->scratch);
+  cache_free(st, st->device_index);
   free(st->tag);
   free(st->tag_scratch);
   memset(st, 0, sizeof *st);
@@ -90,6 +127,15 @@ void fsq_nn_mha_state_clear(fsq_nn_mha_state *st) {
 }
 
 void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
+  if (st->device) {
+    /* The host cannot compare device rows, and downloading them would move
+     * the whole static cache (every layer, every row) once per batch: the
+     * rows start apart, which is always correct (a reorder then copies),
+     * until the owner of the inputs names their sources
+     * (fsq_nn_mha_state_tag_sources). */
+    for (int64_t b = 0; b < st->batch; b++) st->tag[b] = b;
+    return;
+  }
   size_t row = (size_t)(st->num_heads * st->cap * st->head_dim);
   size_t head = (size_t)(st->cap * st->head_dim), live = (size_t)(st->len * st->head_dim);
   for (int64_t b = 0; b < st->batch; b++) {
@@ -136,6 +182,27 @@ static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index,
   }
 }
 
+fsq_status fsq_nn_mha_state_tag_sources(fsq_nn_mha_state *st, const int64_t *source, int64_t n) {
+  if (!st->static_kv || st->len == 0) return FSQ_OK; /* nothing static cached */
+  if (n != st->batch)
+    return fsq_error(FSQ_ERR_INVALID, "attention cache: %lld source tags for %lld cached rows",
+                     (long long)n, (long long)st->batch);
+  memcpy(st->tag, source, (size_t)n * sizeof(int64_t));
+  return FSQ_OK;
+}
+
+/* The device's reorder: *buf's rows [0, batch) gathered into scratch by
+ * st->device_index (uploaded), then swapped. Whole rows move, the unused
+ * steps past len included: one index_select kernel per buffer, where
+ * moving only the live part would take one copy per row. */
+static void gather_rows_device(fsq_nn_mha_state *st, float **buf, int64_t n) {
+  int64_t row = st->num_heads * st->cap * st->head_dim;
+  st->device->index_select(FSQ_F32, 1, st->batch, row, st->scratch, *buf, st->device_index, n);
+  float *t = *buf;
+  *buf = st->scratch;
+  st->scratch = t;
+}
+
 fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, int64_t n) {
   if (st->len == 0) return FSQ_OK; /* nothing cached yet: nothing to reorder */
   if (n <= 0 || n > st->max_batch)
@@ -158,8 +225,14 @@ fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, 
     st->tag = st->tag_scratch;
     st->tag_scratch = t;
   }
-  gather_rows(st, &st->key, index, n);
-  gather_rows(st, &st->value, index, n);
+  if (st->device) {
+    st->device->mem_upload(st->device_index, index, (size_t)n * sizeof(int64_t));
+    gather_rows_device(st, &st->key, n);
+    gather_rows_device(st, &st->value, n);
+  } else {
+    gather_rows(st, &st->key, index, n);
+    gather_rows(st, &st->value, index, n);
+  }
   st->batch = n;
   return FSQ_OK;
 }

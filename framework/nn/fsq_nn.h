@@ -145,10 +145,18 @@ fsq_status fsq_nn_mha_build(fsq_nn_mha *m, fsq_params *p, const char *prefix, in
 
 /* Cached keys and values of one attention for incremental decoding, owned by
  * the caller, for max_batch rows (sentences x beam) and up to max_len steps.
- * Inference only (grad mode off). */
+ * Inference only (grad mode off). The cache lives where the layer's
+ * parameters live: host memory, or their device backend's memory, which
+ * only that backend's kernels touch (the steps then run on a ctx of that
+ * backend). */
 typedef struct fsq_nn_mha_state {
   float *key, *value; /* prev_key, prev_value: [max_batch, H, cap, Dh] */
   float *scratch;     /* same size: reorder target, swapped with key/value */
+  /* NULL: key, value and scratch are host memory (malloc). Otherwise the
+   * device backend that allocated them, with device_index: [max_batch], a
+   * reorder's index uploaded for its index_select. */
+  const fsq_kernels *device;
+  int64_t *device_index;
   int64_t max_batch, num_heads, max_len, head_dim;
   /* Steps allocated per row: grows (doubling, at most max_len) when an
    * append needs it, so memory follows the longest decoded prefix rather
@@ -157,8 +165,11 @@ typedef struct fsq_nn_mha_state {
   int64_t batch, len; /* the live part: [batch, H, len, Dh] */
   /* Static keys/values (encoder attention): tag[b] names row b's contents
    * (rows with bitwise equal contents share a tag), so a reorder that maps
-   * every row onto equal contents (beams of one sentence) copies nothing. */
-  int64_t *tag, *tag_scratch; /* [max_batch] */
+   * every row onto equal contents (beams of one sentence) copies nothing.
+   * In host memory the rows are compared when the cache is filled; a
+   * device cache starts with every row apart and takes its tags from
+   * fsq_nn_mha_state_tag_sources. */
+  int64_t *tag, *tag_scratch; /* [max_batch] (host memory) */
   int static_kv;
 } fsq_nn_mha_state;
 
@@ -170,8 +181,16 @@ void fsq_nn_mha_state_clear(fsq_nn_mha_state *st);
 /* Room for len cached steps (len <= max_len), keeping the live part. */
 fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len);
 /* fairseq's reorder_incremental_state: row b of the cache becomes old row
- * index[b] (index_select on the batch dim); n may differ from the batch. */
+ * index[b] (index_select on the batch dim); n may differ from the batch.
+ * index is host memory (uploaded once per call on a device). */
 fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, int64_t n);
+/* Tags a filled static cache's rows [0, n) by where their keys and values
+ * came from: rows with equal source[b] were projected from bitwise equal
+ * inputs (source: a decoder state's record of which encoded sentence each
+ * of its rows holds), so a reorder among them copies nothing. For device
+ * caches, whose rows the host cannot compare; n must be the cached batch.
+ * A cache that holds no static keys and values ignores it. */
+fsq_status fsq_nn_mha_state_tag_sources(fsq_nn_mha_state *st, const int64_t *source, int64_t n);
 
 /* query: [T, B, C]; key: [S, B, kdim], value: [S, B, vdim] (NULL:
  * self-attention on query);
