@@ -6,7 +6,9 @@
  * The state keeps its own copy of the encoder output (the ctx that ran the
  * encoder may be reset between steps) and one fsq_nn_decoder_layer_state per
  * decoder layer; everything is allocated at create, so a step allocates
- * only arena temporaries in the caller's ctx. */
+ * only arena temporaries in the caller's ctx. It lives where the model's
+ * parameters live: host memory, or a device's, where only the device's
+ * table touches it (the caller's ctx must compute there). */
 #include "components/models/transformer/transformer.h"
 
 #include <stdlib.h>
@@ -27,39 +29,79 @@ struct fsq_model_decoder_state {
   int has_pads;                   /* 0: fairseq passes no encoder padding mask */
   /* tag[b]: the encoded sentence whose output (and mask) row b holds, so a
    * reorder among one sentence's beams moves nothing. */
-  int64_t *tag, *tag_scratch;     /* [max_batch] each */
+  int64_t *tag, *tag_scratch;     /* [max_batch] each (host memory) */
+  /* NULL: enc, mask and their scratch are host memory (malloc). Otherwise
+   * the device backend of the model's parameters, which allocated them,
+   * and index: [max_batch], a reorder's index uploaded there. */
+  const fsq_kernels *device;
+  int64_t *index;
   fsq_nn_decoder_layer_state *layers; /* [dec.layers] */
   int64_t layers_made;
 };
 
 /* ---- create / destroy ------------------------------------------------------- */
 
+/* The state's device buffers go back to the device, host ones to free. */
+static void buffer_free(const fsq_model_decoder_state *st, void *p) {
+  if (p == NULL) return;
+  if (st->device)
+    st->device->mem_free(p);
+  else
+    free(p);
+}
+
 void tf_decoder_state_destroy(fsq_model_decoder_state *st) {
   if (st == NULL) return;
   for (int64_t i = 0; i < st->layers_made; i++) fsq_nn_decoder_layer_state_free(&st->layers[i]);
   free(st->layers);
-  free(st->enc);
-  free(st->enc_scratch);
-  free(st->mask);
-  free(st->mask_scratch);
+  buffer_free(st, st->enc);
+  buffer_free(st, st->enc_scratch);
+  buffer_free(st, st->mask);
+  buffer_free(st, st->mask_scratch);
+  buffer_free(st, st->index);
   free(st->tag);
   free(st->tag_scratch);
   free(st);
 }
 
+/* The encoder copies and masks in the device's memory (nothing there needs
+ * zeroing: encode writes what a step reads). */
+static int alloc_device_buffers(fsq_model_decoder_state *st, size_t cells) {
+  const fsq_kernels *k = st->device;
+  st->enc = k->mem_alloc(cells * (size_t)st->dim * sizeof(float));
+  st->enc_scratch = k->mem_alloc(cells * (size_t)st->dim * sizeof(float));
+  st->mask = k->mem_alloc(cells);
+  st->mask_scratch = k->mem_alloc(cells);
+  st->index = k->mem_alloc((size_t)st->max_batch * sizeof(int64_t));
+  return st->enc && st->enc_scratch && st->mask && st->mask_scratch && st->index;
+}
+
 static fsq_status alloc_buffers(fsq_model_decoder_state *st, int64_t layers) {
   size_t cells = (size_t)(st->max_batch * st->max_src_len);
-  st->enc = malloc(cells * (size_t)st->dim * sizeof(float));
-  st->enc_scratch = malloc(cells * (size_t)st->dim * sizeof(float));
-  st->mask = calloc(cells, 1);
-  st->mask_scratch = calloc(cells, 1);
+  int made;
+  if (st->device) {
+    made = alloc_device_buffers(st, cells);
+  } else {
+    st->enc = malloc(cells * (size_t)st->dim * sizeof(float));
+    st->enc_scratch = malloc(cells * (size_t)st->dim * sizeof(float));
+    st->mask = calloc(cells, 1);
+    st->mask_scratch = calloc(cells, 1);
+    made = st->enc && st->enc_scratch && st->mask && st->mask_scratch;
+  }
   st->layers = calloc((size_t)layers, sizeof *st->layers);
   st->tag = calloc((size_t)st->max_batch, sizeof(int64_t));
   st->tag_scratch = calloc((size_t)st->max_batch, sizeof(int64_t));
-  if (!st->tag || !st->tag_scratch || !st->enc || !st->enc_scratch || !st->mask || !st->mask_scratch || !st->layers)
-    return fsq_error(FSQ_ERR_NOMEM, "transformer: decoder state of %lld x %lld x %lld",
-                     (long long)st->max_batch, (long long)st->max_src_len, (long long)st->dim);
+  if (!made || !st->tag || !st->tag_scratch || !st->layers)
+    return fsq_error(FSQ_ERR_NOMEM, "transformer: decoder state of %lld x %lld x %lld in %s memory",
+                     (long long)st->max_batch, (long long)st->max_src_len, (long long)st->dim,
+                     st->device ? st->device->name : "host");
   return FSQ_OK;
+}
+
+/* The device backend of the model's parameters; NULL for host memory. */
+static const fsq_kernels *params_device(const fsq_model *m) {
+  const fsq_kernels *k = m->dec_embed.tokens.weight->backend;
+  return k != NULL && !k->host ? k : NULL;
 }
 
 fsq_status tf_decoder_state_create(const fsq_model *m, int64_t max_batch, int64_t max_src_len,
@@ -77,6 +119,7 @@ fsq_status tf_decoder_state_create(const fsq_model *m, int64_t max_batch, int64_
   st->max_src_len = max_src_len;
   st->max_tgt_len = max_tgt_len;
   st->dim = m->cfg.enc.embed_dim;
+  st->device = params_device(m);
   fsq_status s = alloc_buffers(st, m->cfg.dec.layers);
   for (int64_t i = 0; s == FSQ_OK && i < m->cfg.dec.layers; i++) {
     s = fsq_nn_decoder_layer_state_init(&st->layers[i], &m->dec_layers[i], max_batch,
@@ -98,6 +141,23 @@ static void clear_caches(fsq_model_decoder_state *st) {
   st->steps = 0;
 }
 
+/* mask: u8 [B, S] (contiguous, from tf_padding_mask) or NULL -> st->mask,
+ * through the table on a device. */
+static void keep_mask(const fsq_kernels *k, fsq_model_decoder_state *st, const fsq_tensor *mask,
+                      int64_t cells) {
+  if (st->device == NULL) {
+    if (mask != NULL)
+      memcpy(st->mask, mask->data, (size_t)cells);
+    else
+      memset(st->mask, 0, (size_t)cells);
+  } else if (mask != NULL) {
+    int64_t one = 1;
+    k->copy(FSQ_U8, 1, &cells, st->mask, &one, mask->data, &one, 0);
+  } else {
+    k->mem_zero(st->mask, (size_t)cells);
+  }
+}
+
 /* enc: [S, B, C] (any strides) -> st->enc as [B, S, C]; mask: u8 [B, S] or NULL. */
 static void keep_encoder_out(fsq_ctx *ctx, fsq_model_decoder_state *st, const fsq_tensor *enc,
                              const fsq_tensor *mask) {
@@ -105,13 +165,11 @@ static void keep_encoder_out(fsq_ctx *ctx, fsq_model_decoder_state *st, const fs
   int64_t shape[3] = {bsz, len, c};
   int64_t dst_stride[3] = {len * c, c, 1};
   int64_t src_stride[3] = {enc->stride[1], enc->stride[0], enc->stride[2]};
-  fsq_ctx_kernels(ctx)->copy(FSQ_F32, 3, shape, st->enc, dst_stride, enc->data, src_stride, 0);
+  const fsq_kernels *k = fsq_ctx_kernels(ctx);
+  k->copy(FSQ_F32, 3, shape, st->enc, dst_stride, enc->data, src_stride, 0);
   for (int64_t b = 0; b < bsz; b++) st->tag[b] = b;
   st->has_pads = mask != NULL;
-  if (mask != NULL)
-    memcpy(st->mask, mask->data, (size_t)(bsz * len)); /* contiguous, from tf_padding_mask */
-  else
-    memset(st->mask, 0, (size_t)(bsz * len));
+  keep_mask(k, st, mask, bsz * len);
   st->rows = bsz;
   st->src_len = len;
 }
@@ -134,9 +192,18 @@ static fsq_status check_model(const fsq_model *m, const fsq_model_decoder_state 
   return FSQ_OK;
 }
 
+/* ctx's kernels write the state: they must compute where it lives. */
+static fsq_status check_ctx(const fsq_model_decoder_state *st, fsq_ctx *ctx) {
+  const fsq_kernels *k = fsq_ctx_kernels(ctx);
+  if (st->device ? k == st->device : k->host) return FSQ_OK;
+  return fsq_error(FSQ_ERR_INVALID, "transformer: decoder state in %s memory, ctx computes on %s",
+                   st->device ? st->device->name : "host", k->name);
+}
+
 fsq_status tf_encode_state(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
                            const fsq_tensor *src_tokens) {
   fsq_status s = check_model(m, st);
+  if (s == FSQ_OK) s = check_ctx(st, ctx);
   if (s == FSQ_OK) s = check_source(st, src_tokens);
   if (s != FSQ_OK) return s;
   st->rows = 0; /* not encoded until the copy below succeeds */
@@ -168,6 +235,22 @@ static void gather_rows(void **buf, void **scratch, size_t width, const int64_t 
   *scratch = t;
 }
 
+/* The device's gather_rows for enc and mask: index uploaded once, one
+ * index_select per buffer. */
+static void reorder_device(fsq_model_decoder_state *st, const int64_t *index, int64_t n) {
+  const fsq_kernels *k = st->device;
+  k->mem_upload(st->index, index, (size_t)n * sizeof(int64_t));
+  k->index_select(FSQ_F32, 1, st->rows, st->src_len * st->dim, st->enc_scratch, st->enc, st->index,
+                  n);
+  k->index_select(FSQ_U8, 1, st->rows, st->src_len, st->mask_scratch, st->mask, st->index, n);
+  float *e = st->enc;
+  st->enc = st->enc_scratch;
+  st->enc_scratch = e;
+  uint8_t *m = st->mask;
+  st->mask = st->mask_scratch;
+  st->mask_scratch = m;
+}
+
 fsq_status tf_reorder(fsq_model_decoder_state *st, const int64_t *index, int64_t n) {
   if (st == NULL || st->rows == 0)
     return fsq_error(FSQ_ERR_INVALID, "transformer: reorder before encode");
@@ -192,9 +275,13 @@ fsq_status tf_reorder(fsq_model_decoder_state *st, const int64_t *index, int64_t
   if (!same) {
     for (int64_t b = 0; b < n; b++) st->tag_scratch[b] = st->tag[index[b]];
     gather_rows((void **)&st->tag, (void **)&st->tag_scratch, 0, index, 0); /* swap */
-    size_t width = (size_t)(st->src_len * st->dim) * sizeof(float);
-    gather_rows((void **)&st->enc, (void **)&st->enc_scratch, width, index, n);
-    gather_rows((void **)&st->mask, (void **)&st->mask_scratch, (size_t)st->src_len, index, n);
+    if (st->device) {
+      reorder_device(st, index, n);
+    } else {
+      size_t width = (size_t)(st->src_len * st->dim) * sizeof(float);
+      gather_rows((void **)&st->enc, (void **)&st->enc_scratch, width, index, n);
+      gather_rows((void **)&st->mask, (void **)&st->mask_scratch, (size_t)st->src_len, index, n);
+    }
   }
   st->rows = n;
   return FSQ_OK;
@@ -275,9 +362,24 @@ static fsq_tensor *log_probs(fsq_ctx *ctx, fsq_tensor *logits, int64_t n) {
   return fsq_log_softmax(ctx, x);
 }
 
+/* After the first step filled the encoder attention's static caches from
+ * st->enc: a device cache cannot compare its rows on the host (that would
+ * download every layer's keys and values), but st->tag already says which
+ * rows hold copies of the same encoded sentence. Those rows were projected
+ * from bitwise equal inputs by the same GEMM, which computes every output
+ * row the same way whatever its position, so they hold equal keys and
+ * values: exactly what the host's memcmp finds, known without reading. */
+static fsq_status tag_encoder_caches(fsq_model_decoder_state *st) {
+  fsq_status s = FSQ_OK;
+  for (int64_t i = 0; i < st->layers_made && s == FSQ_OK; i++)
+    s = fsq_nn_mha_state_tag_sources(&st->layers[i].encoder_attn, st->tag, st->rows);
+  return s;
+}
+
 fsq_tensor *tf_decode_step(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
                            const fsq_tensor *prev_tokens, int incremental) {
-  if (check_model(m, st) != FSQ_OK || check_step(st, prev_tokens, incremental) != FSQ_OK)
+  if (check_model(m, st) != FSQ_OK || check_ctx(st, ctx) != FSQ_OK ||
+      check_step(st, prev_tokens, incremental) != FSQ_OK)
     return NULL;
   fsq_tensor prev = *prev_tokens; /* our own header, as in tf_encode_state */
   prev.grad = NULL;
@@ -292,6 +394,10 @@ fsq_tensor *tf_decode_step(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *
     /* A failure after some layer appended to its cache leaves the caches
      * out of step with each other: refuse further steps until encode. */
     st->steps = out != NULL ? st->steps + 1 : -1;
+    if (st->steps == 1 && st->device && tag_encoder_caches(st) != FSQ_OK) {
+      st->steps = -1;
+      out = NULL;
+    }
   }
   if (out == NULL) fsq_error_wrap(fsq_error_code(), "transformer: decode_step");
   return out;
