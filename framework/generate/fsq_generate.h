@@ -16,7 +16,11 @@
  *
  * Buffers are allocated when the generator is created and grown only when a
  * batch needs more (no allocation per step); the models' decoder states are
- * kept between batches the same way. */
+ * kept between batches the same way.
+ *
+ * The models compute on one backend, the CPU's or a device's (their
+ * parameters live there, fsq_params_create_on); the search itself runs on
+ * the host, reading each step's log-probabilities from one download. */
 #ifndef FSQ_GENERATE_H
 #define FSQ_GENERATE_H
 
@@ -86,6 +90,12 @@ typedef struct fsq_generator fsq_generator;
  * maximum target positions bound max_len (the smallest over the ensemble). */
 fsq_status fsq_generator_create(const fsq_gen_model *models, int n_models, int64_t vocab_size,
                                 const fsq_gen_options *opt, fsq_generator **out);
+/* The same for models whose parameters live in backend k's memory (the
+ * steps run on a context of k): fsq_generator_create is this with
+ * fsq_kernels_cpu(). Inputs (tokens, samples) stay host memory. */
+fsq_status fsq_generator_create_on(const fsq_kernels *k, const fsq_gen_model *models,
+                                   int n_models, int64_t vocab_size, const fsq_gen_options *opt,
+                                   fsq_generator **out);
 void fsq_generator_destroy(fsq_generator *g);
 /* The beam actually used (fairseq: min(beam, vocab - 1)). */
 int64_t fsq_generator_beam(const fsq_generator *g);
@@ -102,7 +112,8 @@ fsq_status fsq_generator_generate(fsq_generator *g, const int64_t *src_tokens, i
 /* fairseq's SequenceScorer (--score-reference): one hypothesis per sentence,
  * the target itself, scored by teacher forcing (an ensemble averages
  * probabilities, not log-probabilities, as fairseq does); score is the mean
- * log-probability. sample needs target and prev_output_tokens. */
+ * log-probability. sample needs target and prev_output_tokens; its tensors
+ * may be host memory (collated on the CPU), uploaded for a device's models. */
 fsq_status fsq_generator_score(fsq_generator *g, const fsq_sample *sample);
 
 /* The results of the last call: sentence i (batch order) has count
@@ -119,6 +130,7 @@ typedef struct fsq_loaded_models {
   fsq_gen_model *models;       /* [n] */
   fsq_params **params;         /* [n] */
   struct json_object *cfg;     /* the first checkpoint's configuration (owned) */
+  const fsq_kernels *backend;  /* whose memory holds the parameters */
 } fsq_loaded_models;
 
 /* paths: "a.fsq" or "a.fsq:b.fsq" (fairseq's --path). Each checkpoint is read
@@ -131,6 +143,11 @@ typedef struct fsq_loaded_models {
 fsq_status fsq_generate_load_models(const char *paths, const char *data_dir,
                                     struct json_object *overrides,
                                     const struct fsq_registry *reg, fsq_loaded_models *out);
+/* The same with every model's parameters in backend k's memory (uploaded
+ * from the checkpoint); fsq_generate_load_models is this on the CPU. */
+fsq_status fsq_generate_load_models_on(const fsq_kernels *k, const char *paths,
+                                       const char *data_dir, struct json_object *overrides,
+                                       const struct fsq_registry *reg, fsq_loaded_models *out);
 void fsq_loaded_models_free(fsq_loaded_models *lm);
 
 #ifdef __cplusplus

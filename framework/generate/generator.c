@@ -8,7 +8,12 @@
  * ending in </s> among the first beam are finalized; a sentence is done
  * with beam finalized hypotheses (or at max_len) and leaves the batch; the
  * first beam non-</s> candidates continue, and the decoder states are
- * reordered to them. */
+ * reordered to them.
+ *
+ * The models compute on the generator's backend (their parameters and
+ * decoder states live there); the search runs on the host. On a device,
+ * each step uploads the [n, t] tokens and downloads the [n, V]
+ * log-probabilities once into a host buffer kept between steps. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -36,7 +41,8 @@ struct fsq_generator {
   fsq_gen_options opt;
   int search;
   int64_t max_pos; /* the ensemble's max decoder positions */
-  fsq_ctx *ctx;
+  fsq_ctx *ctx;    /* on the models' backend */
+  int device;      /* 1: ctx's memory is a device's, reached through its table only */
 
   /* decoder states and their capacity */
   fsq_model_decoder_state **states;
@@ -49,6 +55,8 @@ struct fsq_generator {
   float *lprobs;                   /* [bsz*beam, V] this step's log-probs: the model's
                                       output in the step arena with one model, else lprobs_buf */
   float *lprobs_buf;               /* [bsz*beam, V] an ensemble's combination */
+  float *lprobs_host;              /* [n_models, bsz*beam, V] on a device: the models'
+                                      outputs downloaded */
   int64_t *prev;                   /* [bsz*beam, cols] contiguous decoder input */
   int64_t *src;                    /* [bsz, src_len] */
   float *cand_scores;              /* [bsz, cand_size] */
@@ -86,6 +94,8 @@ struct fsq_generator {
   const float **outs; /* [n_models] */
   int64_t prefix_len;
   int64_t n_out;      /* sentences of the last call */
+  float *ref_logits;  /* --score-reference on a device: [cap_ref] host copy of the logits */
+  size_t cap_ref;
 };
 
 /* ---- options ----------------------------------------------------------------- */
@@ -142,7 +152,14 @@ static void *xrealloc(void *p, size_t n, size_t size, fsq_status *st) {
 
 fsq_status fsq_generator_create(const fsq_gen_model *models, int n_models, int64_t vocab_size,
                                 const fsq_gen_options *opt, fsq_generator **out) {
+  return fsq_generator_create_on(fsq_kernels_cpu(), models, n_models, vocab_size, opt, out);
+}
+
+fsq_status fsq_generator_create_on(const fsq_kernels *k, const fsq_gen_model *models,
+                                   int n_models, int64_t vocab_size, const fsq_gen_options *opt,
+                                   fsq_generator **out) {
   *out = NULL;
+  if (k == NULL) return fsq_error(FSQ_ERR_INVALID, "generator: no backend");
   if (models == NULL || n_models < 1) return fsq_error(FSQ_ERR_INVALID, "generator: no models");
   if (vocab_size <= FSQ_DICT_UNK + 1)
     return fsq_error(FSQ_ERR_INVALID, "generator: vocabulary of %lld symbols is too small",
@@ -184,7 +201,8 @@ fsq_status fsq_generator_create(const fsq_gen_model *models, int n_models, int64
   }
   g->models = malloc((size_t)n_models * sizeof *g->models);
   g->states = calloc((size_t)n_models, sizeof *g->states);
-  g->ctx = fsq_ctx_create(0);
+  g->ctx = fsq_ctx_create_on(k, 0);
+  g->device = !k->host;
   if (g->models == NULL || g->states == NULL || g->ctx == NULL) {
     fsq_generator_destroy(g);
     return fsq_error(FSQ_ERR_NOMEM, "generator: out of memory");
@@ -232,7 +250,8 @@ void fsq_generator_destroy(fsq_generator *g) {
                   g->batch_idxs, g->finished, g->new_fin, g->hyp_count, g->hypos, g->hyp_tokens,
                   g->hyp_pos, g->top_val, g->top_idx, g->dist_val, g->dist_idx, g->div_buf,
                   g->sib_val, g->sib_tok, (void *)g->rowp, g->rowadd, g->grp_val,
-                  g->grp_tok, g->grp_beam, g->pairs, (void *)g->outs};
+                  g->grp_tok, g->grp_beam, g->pairs, (void *)g->outs, g->lprobs_host,
+                  g->ref_logits};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   free(g);
 }
@@ -255,6 +274,9 @@ static fsq_status reserve(fsq_generator *g, int64_t bsz, int64_t cols, int64_t s
     g->hyp_pos = xrealloc(g->hyp_pos, rows * (size_t)nc, sizeof(float), &st);
     if (g->n_models > 1)
       g->lprobs_buf = xrealloc(g->lprobs_buf, rows * (size_t)g->V, sizeof(float), &st);
+    if (g->device)
+      g->lprobs_host = xrealloc(g->lprobs_host, (size_t)g->n_models * rows * (size_t)g->V,
+                                sizeof(float), &st);
     g->cand_scores = xrealloc(g->cand_scores, B * cs, sizeof(float), &st);
     g->cand_indices = xrealloc(g->cand_indices, B * cs, sizeof(int64_t), &st);
     g->cand_beams = xrealloc(g->cand_beams, B * cs, sizeof(int64_t), &st);
@@ -333,6 +355,9 @@ static void log_softmax_temp(float *x, int64_t V, float T) {
   for (int64_t v = 0; v < V; v++) x[v] -= lse;
 }
 
+/* Model i's step output t where the search reads it: the arena tensor
+ * itself on the host (no copy), else downloaded once into model i's slice
+ * of lprobs_host. */
 static float *step_output(fsq_generator *g, int i, fsq_tensor *t, int64_t n,
                                 fsq_status *st) {
   if (t == NULL) {
@@ -347,6 +372,16 @@ static float *step_output(fsq_generator *g, int i, fsq_tensor *t, int64_t n,
                     i + 1, t->ndim, (int)t->dtype, (long long)n, (long long)g->V);
     return NULL;
   }
+  if (g->device) {
+    float *host = g->lprobs_host + (size_t)i * (size_t)(n * g->V);
+    *st = fsq_download(g->ctx, t, host);
+    if (*st == FSQ_OK) *st = fsq_ctx_kernels(g->ctx)->status(); /* the step's kernels, done */
+    if (*st != FSQ_OK) {
+      fsq_error_wrap(*st, "generator: model %d decode_step", i + 1);
+      return NULL;
+    }
+    return host;
+  }
   t = fsq_contiguous(g->ctx, t);
   if (t == NULL) {
     *st = fsq_error_code();
@@ -355,14 +390,21 @@ static float *step_output(fsq_generator *g, int i, fsq_tensor *t, int64_t n,
   return t->data;
 }
 
+/* Host tokens data: [rows, cols] as a tensor of the generator's ctx: the
+ * buffer itself on the host (no copy), an upload on a device. */
+static fsq_tensor *tokens_tensor(fsq_generator *g, int64_t *data, int64_t rows, int64_t cols) {
+  int64_t shape[2] = {rows, cols};
+  return g->device ? fsq_from_data(g->ctx, FSQ_I64, 2, shape, data)
+                   : fsq_wrap(g->ctx, FSQ_I64, 2, shape, data);
+}
+
 /* lprobs[0..n) = EnsembleModel.forward_decoder(tokens[:, :t]). With one
- * model lprobs is the model's output itself, in the step arena: the search
- * edits it in place, and it stays valid until the next step resets the
- * arena (no copy of the [n, V] rows). */
+ * model lprobs is the model's output itself, in the step arena (on a
+ * device, its host copy): the search edits it in place, and it stays valid
+ * until the next step (no copy of the [n, V] rows on the host). */
 static fsq_status ensemble_step(fsq_generator *g, int64_t n, int64_t t) {
   fsq_ctx_reset(g->ctx);
-  int64_t shape[2] = {n, t};
-  fsq_tensor *prev = fsq_wrap(g->ctx, FSQ_I64, 2, shape, g->prev);
+  fsq_tensor *prev = tokens_tensor(g, g->prev, n, t);
   if (prev == NULL) return fsq_error_code();
   size_t nv = (size_t)(n * g->V);
   float T = (float)g->opt.temperature;
@@ -867,8 +909,7 @@ fsq_status fsq_generator_generate(fsq_generator *g, const int64_t *src_tokens, i
 
   /* encoder, then expand each sentence to beam rows */
   fsq_ctx_reset(g->ctx);
-  int64_t sshape[2] = {bsz, src_len};
-  fsq_tensor *src = fsq_wrap(g->ctx, FSQ_I64, 2, sshape, g->src);
+  fsq_tensor *src = tokens_tensor(g, g->src, bsz, src_len);
   if (src == NULL) return fsq_error_code();
   for (int64_t r = 0; r < rows; r++) g->reorder[r] = r / beam;
   for (int i = 0; i < g->n_models; i++) {
@@ -1008,33 +1049,103 @@ const fsq_hypo *fsq_generator_hypo(const fsq_generator *g, int64_t i, int64_t j)
 
 /* ---- SequenceScorer ----------------------------------------------------------------- */
 
+/* t where the models compute: t itself when it is there already (or both
+ * are host memory), else a copy uploaded into the generator's ctx (a batch
+ * collated on the host for models on a device). NULL (fsq_error set) for
+ * another device's tensor. */
+static fsq_tensor *in_ctx(fsq_generator *g, fsq_tensor *t) {
+  if (t == NULL) return NULL;
+  const fsq_kernels *k = fsq_ctx_kernels(g->ctx);
+  int on_host = t->backend == NULL || t->backend->host;
+  if (t->backend == k || (on_host && k->host)) return t;
+  if (!on_host || !fsq_is_contiguous(t)) {
+    fsq_error(FSQ_ERR_INVALID, "generator: a sample tensor on %s, the models on %s",
+              on_host ? "the host (not contiguous)" : t->backend->name, k->name);
+    return NULL;
+  }
+  return fsq_from_data(g->ctx, t->dtype, t->ndim, t->shape, t->data);
+}
+
+/* The sample's tensors in the generator's ctx; FSQ_OK or the failure. */
+static fsq_status sample_in_ctx(fsq_generator *g, const fsq_sample *in, fsq_sample *out) {
+  *out = *in;
+  fsq_tensor **ts[] = {&out->id, &out->src_tokens, &out->src_lengths, &out->prev_output_tokens,
+                       &out->target};
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+    if (*ts[i] == NULL) continue;
+    *ts[i] = in_ctx(g, *ts[i]);
+    if (*ts[i] == NULL) return fsq_error_code() ? fsq_error_code() : FSQ_ERR_NOMEM;
+  }
+  return FSQ_OK;
+}
+
+/* Model i's logits: [B, T, V] f32 (checked) where the host reads them:
+ * the arena tensor on the host, one download into ref_logits on a device. */
+static const float *logits_on_host(fsq_generator *g, int i, fsq_tensor *logits, int64_t B,
+                                   int64_t T, fsq_status *st) {
+  if (logits != NULL) logits = fsq_contiguous(g->ctx, logits);
+  if (logits == NULL) {
+    *st = fsq_ctx_status(g->ctx) != FSQ_OK ? fsq_ctx_status(g->ctx) : fsq_error_code();
+    *st = fsq_error_wrap(*st ? *st : FSQ_ERR_INTERNAL, "generator: model %d forward", i + 1);
+    return NULL;
+  }
+  if (logits->dtype != FSQ_F32 || logits->ndim != 3 || logits->shape[0] != B ||
+      logits->shape[1] != T || logits->shape[2] != g->V) {
+    *st = fsq_error(FSQ_ERR_INTERNAL,
+                    "generator: model %d forward: expected f32 [%lld, %lld, %lld]", i + 1,
+                    (long long)B, (long long)T, (long long)g->V);
+    return NULL;
+  }
+  if (!g->device) return logits->data;
+  size_t n = (size_t)fsq_numel(logits);
+  if (n > g->cap_ref) {
+    *st = FSQ_OK;
+    g->ref_logits = xrealloc(g->ref_logits, n, sizeof(float), st);
+    if (*st != FSQ_OK) return NULL;
+    g->cap_ref = n;
+  }
+  *st = fsq_download(g->ctx, logits, g->ref_logits);
+  if (*st == FSQ_OK) *st = fsq_ctx_kernels(g->ctx)->status();
+  if (*st != FSQ_OK) {
+    fsq_error_wrap(*st, "generator: model %d forward", i + 1);
+    return NULL;
+  }
+  return g->ref_logits;
+}
+
 fsq_status fsq_generator_score(fsq_generator *g, const fsq_sample *sample) {
   if (sample == NULL || sample->target == NULL || sample->prev_output_tokens == NULL)
     return fsq_error(FSQ_ERR_INVALID, "generator: --score-reference needs targets");
   fsq_ctx_reset(g->ctx);
-  fsq_tensor *target = fsq_contiguous(g->ctx, (fsq_tensor *)sample->target);
-  if (target == NULL || target->ndim != 2 || target->dtype != FSQ_I64)
+  fsq_sample smp;
+  fsq_status st = sample_in_ctx(g, sample, &smp);
+  if (st != FSQ_OK) {
+    fsq_ctx_reset(g->ctx);
+    return st;
+  }
+  fsq_tensor *target = smp.target;
+  if (target->ndim != 2 || target->dtype != FSQ_I64) {
+    fsq_ctx_reset(g->ctx);
     return fsq_error(FSQ_ERR_INVALID, "generator: target must be i64 [B, T]");
+  }
   int64_t B = target->shape[0], T = target->shape[1], V = g->V, M = g->n_models;
-  fsq_status st = reserve(g, B, T + 2, 1, 0);
-  if (st != FSQ_OK) return st;
-  const int64_t *tgt = target->data;
+  st = reserve(g, B, T + 2, 1, 0);
+  /* the targets on the host, valid until the reset at the end */
+  const int64_t *tgt = st == FSQ_OK ? fsq_host_data(g->ctx, target) : NULL;
+  if (tgt == NULL) {
+    if (st == FSQ_OK)
+      st = fsq_ctx_status(g->ctx) != FSQ_OK ? fsq_ctx_status(g->ctx) : FSQ_ERR_NOMEM;
+    fsq_ctx_reset(g->ctx);
+    return st;
+  }
   float *probs = g->scores; /* [B, cap_cols]: the targets' (log-)probabilities */
   for (int i = 0; i < M; i++) {
-    fsq_tensor *logits = g->models[i].ops->forward(g->models[i].model, g->ctx, sample);
-    if (logits != NULL) logits = fsq_contiguous(g->ctx, logits);
-    if (logits == NULL) {
-      st = fsq_ctx_status(g->ctx) != FSQ_OK ? fsq_ctx_status(g->ctx) : fsq_error_code();
+    fsq_tensor *logits = g->models[i].ops->forward(g->models[i].model, g->ctx, &smp);
+    const float *lg = logits_on_host(g, i, logits, B, T, &st);
+    if (lg == NULL) {
       fsq_ctx_reset(g->ctx);
-      return fsq_error_wrap(st ? st : FSQ_ERR_INTERNAL, "generator: model %d forward", i + 1);
+      return st;
     }
-    if (logits->dtype != FSQ_F32 || logits->ndim != 3 || logits->shape[0] != B ||
-        logits->shape[1] != T || logits->shape[2] != V) {
-      fsq_ctx_reset(g->ctx);
-      return fsq_error(FSQ_ERR_INTERNAL, "generator: model %d forward: expected f32 [%lld, %lld, %lld]",
-                       i + 1, (long long)B, (long long)T, (long long)V);
-    }
-    const float *lg = logits->data;
     for (int64_t b = 0; b < B; b++)
       for (int64_t t = 0; t < T; t++) {
         const float *x = lg + (b * T + t) * V;
@@ -1051,7 +1162,6 @@ fsq_status fsq_generator_score(fsq_generator *g, const fsq_sample *sample) {
         else *p += expf(lp);
       }
   }
-  fsq_ctx_reset(g->ctx);
   for (int64_t b = 0; b < B; b++) {
     int64_t len = 0, h = b * g->beam;
     int64_t *ht = g->hyp_tokens + h * g->cap_cols;
@@ -1067,6 +1177,7 @@ fsq_status fsq_generator_score(fsq_generator *g, const fsq_sample *sample) {
     g->hyp_count[b] = 1;
     g->hypos[h] = (fsq_hypo){ht, hp, len, len > 0 ? sum / (float)len : 0};
   }
+  fsq_ctx_reset(g->ctx);
   g->n_out = B;
   return FSQ_OK;
 }

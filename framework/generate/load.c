@@ -111,7 +111,8 @@ static fsq_status copy_params(fsq_params *params, fsq_state *st) {
       return fsq_error(FSQ_ERR_FORMAT,
                        "checkpoint tensor '%s' is %s of %zu bytes, the model needs f32 of %zu",
                        p->name, fsq_ckpt_dtype_name(r->dtype), r->nbytes, nbytes);
-    memcpy(p->data, r->data, nbytes);
+    fsq_status s = fsq_upload(p, r->data); /* a memcpy on the host */
+    if (s != FSQ_OK) return s;
   }
   return FSQ_OK;
 }
@@ -153,7 +154,7 @@ static fsq_status load_one(const char *path, const char *data_dir, json_object *
     fsq_json_get_int64(cfg, "seed", &seed);
     fsq_task_env env = {lm->task_ops->source_dictionary(lm->task),
                         lm->task_ops->target_dictionary(lm->task), (uint64_t)seed};
-    lm->params[i] = fsq_params_create();
+    lm->params[i] = fsq_params_create_on(lm->backend);
     if (lm->params[i] == NULL) s = fsq_error(FSQ_ERR_NOMEM, "out of memory");
     lm->models[i].ops = mops;
     lm->n++;
@@ -172,7 +173,15 @@ static fsq_status load_one(const char *path, const char *data_dir, json_object *
 fsq_status fsq_generate_load_models(const char *paths, const char *data_dir,
                                     json_object *overrides, const fsq_registry *reg,
                                     fsq_loaded_models *out) {
+  return fsq_generate_load_models_on(fsq_kernels_cpu(), paths, data_dir, overrides, reg, out);
+}
+
+fsq_status fsq_generate_load_models_on(const fsq_kernels *k, const char *paths,
+                                       const char *data_dir, json_object *overrides,
+                                       const fsq_registry *reg, fsq_loaded_models *out) {
   memset(out, 0, sizeof *out);
+  if (k == NULL) return fsq_error(FSQ_ERR_INVALID, "loading models: no backend");
+  out->backend = k;
   if (paths == NULL || *paths == '\0') return fsq_error(FSQ_ERR_INVALID, "--path: no checkpoint given");
   int n = 1;
   for (const char *p = paths; *p; p++) n += *p == ':';
