@@ -22,4 +22,10 @@ tests_unit_test_model_transformer_SOURCES = tests/unit/test_model_transformer.c 
 TESTS += tests/unit/test_model_transformer
 check_PROGRAMS += tests/unit/test_model_transformer_incremental
 TESTS += tests/unit/test_model_transformer_incremental
+# fairseq-generate's decoding with the model's parameters on a device
+# (the fenced backend) against the CPU, bit for bit
+check_PROGRAMS += tests/unit/test_generate_device
+tests_unit_test_generate_device_SOURCES = tests/unit/test_generate_device.c \
+	tests/unit/fenced_backend.c tests/unit/fenced_backend.h
+TESTS += tests/unit/test_generate_device
 endif
