@@ -14,6 +14,7 @@
 #include "generate/fsq_generate.h"
 #include "generate/fsq_scoring.h"
 #include "cli/cli_args.h"
+#include "cli/cli_device.h"
 #include "registry/fsq_registry.h"
 
 #define LOGGER "fairseq_cli.generate"
@@ -25,6 +26,7 @@ static const fsq_option generate_options[] = {
     {"user-dir", FSQ_OPT_STRING, NULL, "path to a python module containing custom extensions (a component directory)", NULL, NULL},
     {"seed", FSQ_OPT_INT, "1", "pseudo random number generator seed", NULL, NULL},
     {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
+    {"device", FSQ_OPT_CHOICE, NULL, "where to decode: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
     {"task", FSQ_OPT_STRING, "translation", "task (its options may override the checkpoint's)", NULL, NULL},
     /* dataset */
     {"max-tokens", FSQ_OPT_INT, NULL, "maximum number of tokens in a batch", NULL, NULL},
@@ -248,15 +250,17 @@ static fsq_status setup(gen_run *r, int argc, char **argv) {
   if ((s = open_output(r)) != FSQ_OK) return s;
   fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN));
   fsq_log_info(LOGGER, "loading model(s) from %s", path);
+  const fsq_kernels *k = NULL;
+  if ((s = fsq_cli_device(cfg, &k)) != FSQ_OK) return s;
   json_object *over = fsq_cli_task_overrides(r->c, argc, argv);
-  s = fsq_generate_load_models(path, data, over, r->c->registry, &r->lm);
+  s = fsq_generate_load_models_on(k, path, data, over, r->c->registry, &r->lm);
   json_object_put(over);
   if (s != FSQ_OK) return s;
   r->src_dict = r->lm.task_ops->source_dictionary(r->lm.task);
   r->tgt_dict = r->lm.task_ops->target_dictionary(r->lm.task);
   if (r->tgt_dict == NULL) return fsq_error(FSQ_ERR_INVALID, "the task has no target dictionary");
-  s = fsq_generator_create(r->lm.models, r->lm.n, (int64_t)fsq_dictionary_size(r->tgt_dict), &r->opt,
-                           &r->gen);
+  s = fsq_generator_create_on(r->lm.backend, r->lm.models, r->lm.n,
+                              (int64_t)fsq_dictionary_size(r->tgt_dict), &r->opt, &r->gen);
   if (s != FSQ_OK) return s;
   if (r->sacrebleu) r->sb = fsq_sacrebleu_new(FSQ_SACREBLEU_TOK_NONE, 0);
   else r->bleu = fsq_bleu_new(FSQ_DICT_PAD, FSQ_DICT_EOS, FSQ_DICT_UNK);
@@ -317,6 +321,8 @@ static fsq_status generate_all(gen_run *r) {
   fsq_status s = r->lm.task_ops->get_batch_iterator(r->lm.task, subset, &spec, &it);
   if (s == FSQ_OK) s = fsq_epoch_iter_begin(it, 1);
   if (s != FSQ_OK) return s;
+  /* The batches stay on the host, where run_batch reads them; the
+   * generator uploads what its models need. */
   fsq_ctx *ctx = fsq_ctx_create(0);
   if (ctx == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
   fsq_ctx_set_grad(ctx, 0);

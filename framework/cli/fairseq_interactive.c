@@ -15,6 +15,7 @@
 #include "cli/cli_text.h"
 #include "generate/fsq_generate.h"
 #include "cli/cli_args.h"
+#include "cli/cli_device.h"
 #include "registry/fsq_registry.h"
 
 #define LOGGER "fairseq_cli.interactive"
@@ -23,6 +24,7 @@ static const fsq_option interactive_options[] = {
     {"user-dir", FSQ_OPT_STRING, NULL, "path to a python module containing custom extensions (a component directory)", NULL, NULL},
     {"seed", FSQ_OPT_INT, "1", "pseudo random number generator seed", NULL, NULL},
     {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
+    {"device", FSQ_OPT_CHOICE, NULL, "where to decode: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
     {"task", FSQ_OPT_STRING, "translation", "task (its options may override the checkpoint's)", NULL, NULL},
     {"max-tokens", FSQ_OPT_INT, NULL, "maximum number of tokens in a batch", NULL, NULL},
     {"batch-size", FSQ_OPT_INT, NULL, "number of examples in a batch", NULL, NULL},
@@ -234,8 +236,10 @@ static fsq_status setup(irun *r, int argc, char **argv) {
                     json_object_get_boolean(v);
   fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN));
   fsq_log_info(LOGGER, "loading model(s) from %s", path);
+  const fsq_kernels *k = NULL;
+  if ((s = fsq_cli_device(cfg, &k)) != FSQ_OK) return s;
   json_object *over = fsq_cli_task_overrides(r->c, argc, argv);
-  s = fsq_generate_load_models(path, data, over, r->c->registry, &r->lm);
+  s = fsq_generate_load_models_on(k, path, data, over, r->c->registry, &r->lm);
   json_object_put(over);
   if (s != FSQ_OK) return s;
   r->src_dict = r->lm.task_ops->source_dictionary(r->lm.task);
@@ -256,8 +260,8 @@ static fsq_status setup(irun *r, int argc, char **argv) {
     r->lm.models[i].ops->max_positions(r->lm.models[i].model, &a, &b);
     if (a > 0 && a < r->max_src) r->max_src = a;
   }
-  return fsq_generator_create(r->lm.models, r->lm.n, (int64_t)fsq_dictionary_size(r->tgt_dict),
-                              &r->opt, &r->gen);
+  return fsq_generator_create_on(r->lm.backend, r->lm.models, r->lm.n,
+                                 (int64_t)fsq_dictionary_size(r->tgt_dict), &r->opt, &r->gen);
 }
 
 static fsq_status run(irun *r) {

@@ -10,6 +10,7 @@
 #include "cli/cli_text.h"
 #include "generate/fsq_generate.h"
 #include "cli/cli_args.h"
+#include "cli/cli_device.h"
 #include "registry/fsq_registry.h"
 #include "train/fsq_meters.h"
 
@@ -22,6 +23,7 @@ static const fsq_option validate_options[] = {
     {"user-dir", FSQ_OPT_STRING, NULL, "path to a python module containing custom extensions (a component directory)", NULL, NULL},
     {"seed", FSQ_OPT_INT, "1", "pseudo random number generator seed", NULL, NULL},
     {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
+    {"device", FSQ_OPT_CHOICE, NULL, "where to compute: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
     {"log-format", FSQ_OPT_CHOICE, NULL, "log format to use", log_formats, NULL},
     {"log-interval", FSQ_OPT_INT, "100", "log progress every N batches (when progress bar is disabled)", NULL, NULL},
     {"task", FSQ_OPT_STRING, "translation", "task (its options may override the checkpoint's)", NULL, NULL},
@@ -138,11 +140,15 @@ static fsq_status run(validate_run *r, int argc, char **argv) {
   int format = fsq_log_format_parse(format_name, 0);
   fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN));
   fsq_log_info(LOGGER, "loading model(s) from %s", path);
+  const fsq_kernels *k = NULL;
+  fsq_status s = fsq_cli_device(cfg, &k);
+  if (s != FSQ_OK) return s;
   json_object *over = fsq_cli_task_overrides(r->c, argc, argv);
-  fsq_status s = fsq_generate_load_models(path, data, over, r->c->registry, &r->lm);
+  s = fsq_generate_load_models_on(k, path, data, over, r->c->registry, &r->lm);
   json_object_put(over);
   if (s == FSQ_OK) s = create_criterion(r);
-  if (s == FSQ_OK && (r->ctx = fsq_ctx_create(0)) == NULL) s = fsq_error_code();
+  /* the batches are collated where the model computes */
+  if (s == FSQ_OK && (r->ctx = fsq_ctx_create_on(r->lm.backend, 0)) == NULL) s = fsq_error_code();
   if (s != FSQ_OK) return s;
   fsq_ctx_set_training(r->ctx, 0);
   fsq_ctx_set_grad(r->ctx, 0);

@@ -48,7 +48,8 @@ EXTRA_DIST += tests/e2e/test_train_cuda.sh
 
 bin_PROGRAMS += fairseq-generate
 fairseq_generate_SOURCES = framework/cli/fairseq_generate.c framework/cli/cli_text.c \
-	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h
+	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h \
+	framework/cli/cli_device.c framework/cli/cli_device.h
 fairseq_generate_LDADD = $(FSQ_PROGRAM_LIBS)
 # End to end with the test component tests/components/bigram.c, and with a
 # Transformer trained on the toy corpus.
@@ -57,12 +58,14 @@ EXTRA_DIST += tests/e2e/test_generate_bigram.sh tests/e2e/test_generate_toy.sh
 
 bin_PROGRAMS += fairseq-interactive
 fairseq_interactive_SOURCES = framework/cli/fairseq_interactive.c framework/cli/cli_text.c \
-	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h
+	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h \
+	framework/cli/cli_device.c framework/cli/cli_device.h
 fairseq_interactive_LDADD = $(FSQ_PROGRAM_LIBS)
 
 bin_PROGRAMS += fairseq-validate
 fairseq_validate_SOURCES = framework/cli/fairseq_validate.c framework/cli/cli_text.c \
-	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h
+	framework/cli/cli_text.h framework/cli/cli_args.c framework/cli/cli_args.h \
+	framework/cli/cli_device.c framework/cli/cli_device.h
 fairseq_validate_LDADD = $(FSQ_PROGRAM_LIBS)
 TESTS += tests/e2e/test_validate.sh
 EXTRA_DIST += tests/e2e/test_validate.sh

@@ -5,7 +5,8 @@
 # sentence, H and D scores equal, one P score per token and </s>), the
 # closing lines, --nbest ordering, --quiet, --results-path, --score-reference,
 # seeded --sampling, an ensemble of the same checkpoint twice,
-# fairseq-interactive on the raw lines, and the errors (unknown flag refused by name, a missing checkpoint named).
+# fairseq-interactive on the raw lines, and the errors (unknown flag refused by name, a missing checkpoint named,
+# the device flags refused as fairseq-train refuses them).
 set -eu
 : "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
 gen=$FSQ_BUILD_DIR/fairseq-generate
@@ -32,7 +33,7 @@ FSQ_BUILD_DIR=$FSQ_BUILD_DIR "$FSQ_SOURCE_DIR/scripts/make-toy-corpus" "$tmp/tex
   { cat "$tmp/train.log"; fail "training"; }
 ck=$tmp/ck/checkpoint_last.fsq
 n=$(wc -l < "$tmp/text/test.src")
-run() { "$gen" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck" --max-tokens 4096 "$@"; }
+run() { "$gen" "$tmp/bin" --cpu --user-dir "$tmp/tree" --path "$ck" --max-tokens 4096 "$@"; }
 
 run --beam 5 > "$tmp/out" 2> "$tmp/err" || { cat "$tmp/err"; fail "generate exited non-zero"; }
 [ ! -s "$tmp/err" ] || { cat "$tmp/err"; fail "generate wrote to stderr"; }
@@ -89,14 +90,14 @@ run --sampling --beam 2 --nbest 2 --sampling-topk 10 --seed 7 | grep '^H-' > "$t
 cmp -s "$tmp/s1" "$tmp/s2" || fail "--sampling with one seed differs"
 
 # an ensemble of the checkpoint with itself translates alike
-"$gen" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck:$ck" --max-tokens 4096 | grep '^H-' | cut -f1,3 > "$tmp/e2"
+"$gen" "$tmp/bin" --device cpu --user-dir "$tmp/tree" --path "$ck:$ck" --max-tokens 4096 | grep '^H-' | cut -f1,3 > "$tmp/e2"
 grep '^H-' "$tmp/out" | cut -f1,3 > "$tmp/e1"
 cmp -s "$tmp/e1" "$tmp/e2" || fail "ensemble of one checkpoint twice differs"
 
 # fairseq-interactive on the raw test lines translates as fairseq-generate
 # does with one sentence per batch (both batch one sentence by default)
 int=$FSQ_BUILD_DIR/fairseq-interactive
-head -n 5 "$tmp/text/test.src" | "$int" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck" --beam 3 > "$tmp/int" ||
+head -n 5 "$tmp/text/test.src" | "$int" "$tmp/bin" --cpu --user-dir "$tmp/tree" --path "$ck" --beam 3 > "$tmp/int" ||
   fail "fairseq-interactive"
 [ "$(grep -c '^W-[0-9]*	[0-9]*\.[0-9][0-9][0-9]	seconds$' "$tmp/int")" -eq 5 ] || fail "interactive W- lines"
 grep -q 'fairseq_cli.interactive | Total time: [0-9.]* seconds; translation time: [0-9.]*$' "$tmp/int" ||
@@ -104,7 +105,7 @@ grep -q 'fairseq_cli.interactive | Total time: [0-9.]* seconds; translation time
 run --beam 3 --batch-size 1 | grep -E '^[SHP]-[0-4]	' | sort > "$tmp/g5"
 grep -E '^[SHP]-[0-4]	' "$tmp/int" | sort > "$tmp/i5"
 cmp -s "$tmp/g5" "$tmp/i5" || { diff "$tmp/g5" "$tmp/i5" | head; fail "interactive differs from generate"; }
-head -n 5 "$tmp/text/test.src" | "$int" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck" --beam 3 \
+head -n 5 "$tmp/text/test.src" | "$int" "$tmp/bin" --cpu --user-dir "$tmp/tree" --path "$ck" --beam 3 \
   --buffer-size 5 --max-tokens 4096 | grep '^H-' > "$tmp/ib" || fail "interactive --buffer-size"
 [ "$(wc -l < "$tmp/ib")" -eq 5 ] || fail "interactive --buffer-size lost sentences"
 
@@ -119,4 +120,23 @@ status=0
 status=0
 "$gen" "$tmp/bin" --user-dir "$tmp/tree" 2> "$tmp/err" > /dev/null || status=$?
 [ "$status" -ne 0 ] && grep -q -- "--path" "$tmp/err" || fail "no --path accepted"
+# the device flags, refused as fairseq-train refuses them
+device_refused() { # program pattern flags...
+  prog=$1 pattern=$2
+  shift 2
+  status=0
+  "$FSQ_BUILD_DIR/$prog" "$tmp/bin" --user-dir "$tmp/tree" --path "$ck" "$@" < /dev/null \
+    2> "$tmp/err" > /dev/null || status=$?
+  [ "$status" -ne 0 ] && grep -q -- "^$prog: .*$pattern" "$tmp/err" ||
+    { cat "$tmp/err"; fail "$prog $*: no '$pattern'"; }
+}
+for prog in fairseq-generate fairseq-interactive; do
+  device_refused "$prog" "error: --cpu and --device cuda contradict each other" --cpu --device cuda
+  device_refused "$prog" "argument --device: invalid choice: 'tpu'" --device tpu
+done
+if [ "${FSQ_HAVE_CUDA:-0}" != 1 ]; then
+  device_refused fairseq-generate "error: --device cuda: this build has no CUDA" --device cuda
+elif ! command -v nvidia-smi > /dev/null 2>&1 || ! nvidia-smi -L > /dev/null 2>&1; then
+  device_refused fairseq-generate "error: --device cuda: no CUDA device found" --device cuda
+fi
 echo "PASS: fairseq-generate format, options and errors"

@@ -45,13 +45,13 @@ check_format() { # file beam
   grep -Eq "^Generate test with beam=$2: BLEU4 = [0-9]+\.[0-9][0-9], " "$1" || fail "beam $2: no BLEU line"
 }
 
-"$gen" "$tmp/bin" --path "$ck" --beam 5 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 > "$tmp/b5" 2> "$tmp/err" ||
+"$gen" "$tmp/bin" --cpu --path "$ck" --beam 5 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 > "$tmp/b5" 2> "$tmp/err" ||
   { cat "$tmp/err"; fail "generate --beam 5"; }
 check_format "$tmp/b5" 5
-"$gen" "$tmp/bin" --path "$ck" --beam 1 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 > "$tmp/b1" 2> "$tmp/err" ||
+"$gen" "$tmp/bin" --cpu --path "$ck" --beam 1 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 > "$tmp/b1" 2> "$tmp/err" ||
   { cat "$tmp/err"; fail "generate --beam 1"; }
 check_format "$tmp/b1" 1
-"$gen" "$tmp/bin" --path "$ck:$ck" --beam 5 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 2> "$tmp/err" | grep '^H-' | cut -f1,3 > "$tmp/e2" ||
+"$gen" "$tmp/bin" --cpu --path "$ck:$ck" --beam 5 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 2> "$tmp/err" | grep '^H-' | cut -f1,3 > "$tmp/e2" ||
   { cat "$tmp/err"; fail "generate with an ensemble"; }
 grep '^H-' "$tmp/b5" | cut -f1,3 > "$tmp/e1"
 cmp -s "$tmp/e1" "$tmp/e2" || fail "an ensemble of the checkpoint twice translates differently"

@@ -14,7 +14,7 @@ FSQ_BUILD_DIR=$FSQ_BUILD_DIR "$FSQ_SOURCE_DIR/scripts/make-toy-corpus" "$tmp/tex
   --criterion label_smoothed_cross_entropy --label-smoothing 0.1 --max-tokens 1024 \
   --max-update 12 --valid-subset valid,valid1 --log-format simple --no-epoch-checkpoints \
   --save-dir "$tmp/ck" > "$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "training"; }
-"$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --path "$tmp/ck/checkpoint_last.fsq" \
+"$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --cpu --path "$tmp/ck/checkpoint_last.fsq" \
   --valid-subset valid,valid1 --max-tokens 1024 > "$tmp/validate.log" 2>&1 ||
   { cat "$tmp/validate.log"; fail "fairseq-validate"; }
 cat "$tmp/validate.log" | grep "valid on"
@@ -37,8 +37,20 @@ expect() { # name pattern cmd...
 expect "no --path" "--path is required" "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --max-tokens 1024
 expect "missing checkpoint" "$tmp/none.fsq" \
   "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --path "$tmp/none.fsq" --max-tokens 1024
-expect "unknown subset" "nosuch" "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" \
+expect "unknown subset" "nosuch" "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --cpu \
   --path "$tmp/ck/checkpoint_last.fsq" --valid-subset nosuch --max-tokens 1024
+expect "--cpu --device cuda" "fairseq-validate: error: --cpu and --device cuda contradict each other" \
+  "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --path "$tmp/ck/checkpoint_last.fsq" --cpu \
+  --device cuda --max-tokens 1024
+if [ "${FSQ_HAVE_CUDA:-0}" != 1 ]; then
+  expect "--device cuda without CUDA" "fairseq-validate: error: --device cuda: this build has no CUDA" \
+    "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --path "$tmp/ck/checkpoint_last.fsq" \
+    --device cuda --max-tokens 1024
+elif ! command -v nvidia-smi > /dev/null 2>&1 || ! nvidia-smi -L > /dev/null 2>&1; then
+  expect "--device cuda without a GPU" "fairseq-validate: error: --device cuda: no CUDA device found" \
+    "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --path "$tmp/ck/checkpoint_last.fsq" \
+    --device cuda --max-tokens 1024
+fi
 expect "unknown flag" "unrecognized arguments: --bogus" "$FSQ_BUILD_DIR/fairseq-validate" \
   "$tmp/bin" --path "$tmp/ck/checkpoint_last.fsq" --bogus
 echo "PASS: fairseq-validate agrees with the trainer's validation"
