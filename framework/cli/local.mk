@@ -42,9 +42,10 @@ fairseq_train_LDADD = $(FSQ_PROGRAM_LIBS)
 # the refusals of bad flags and checkpoints, and SIGKILL during saves.
 TESTS += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e2e/test_train_kill.sh
 EXTRA_DIST += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e2e/test_train_kill.sh
-# --device cuda against the CPU (SKIP without a GPU)
-TESTS += tests/e2e/test_train_cuda.sh
-EXTRA_DIST += tests/e2e/test_train_cuda.sh
+# --device cuda against the CPU (SKIP without a GPU): training, and
+# decoding a GPU-trained checkpoint on both
+TESTS += tests/e2e/test_train_cuda.sh tests/e2e/test_generate_cuda.sh
+EXTRA_DIST += tests/e2e/test_train_cuda.sh tests/e2e/test_generate_cuda.sh
 
 bin_PROGRAMS += fairseq-generate
 fairseq_generate_SOURCES = framework/cli/fairseq_generate.c framework/cli/cli_text.c \
