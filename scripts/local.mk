@@ -9,6 +9,8 @@ scripts_toy_corpus_SOURCES = scripts/toy_corpus.c
 scripts_toy_corpus_LDADD = libfsq.la $(JSONC_LIBS) -lm
 dist_noinst_SCRIPTS += scripts/make-toy-corpus scripts/bench-preprocess scripts/bench-generate \
 	scripts/bench-train
+# Training and decoding speed on a GPU (docs/cuda.md); it sources bench-common.sh.
+dist_noinst_SCRIPTS += scripts/bench-gpu
 EXTRA_DIST += scripts/bench-common.sh
 # scripts/bench-gemm compiles bench/gemm itself (it compares BLAS builds).
 dist_noinst_SCRIPTS += scripts/bench-gemm
