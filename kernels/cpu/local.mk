@@ -32,4 +32,11 @@ libfsq_la_LIBADD += kernels/cpu/libfsqk_generic.la kernels/cpu/libfsqk_avx2.la \
 if HAVE_CUNIT
 check_PROGRAMS += tests/unit/test_kernels_optim
 TESTS += tests/unit/test_kernels_optim
+
+# The f16/bf16 path against the f32 kernels: kernel_cases.c's table, which
+# test_cuda_kernels also runs on a GPU.
+check_PROGRAMS += tests/unit/test_kernels_half
+tests_unit_test_kernels_half_SOURCES = tests/unit/test_kernels_half.c tests/unit/kernel_cases.c \
+	tests/unit/kernel_cases.h
+TESTS += tests/unit/test_kernels_half
 endif

@@ -34,7 +34,7 @@ tests_unit_test_cuda_LDADD = $(FSQ_TEST_LIBS) $(CUDA_LIBS)
 TESTS += tests/unit/test_cuda
 
 # Every kernel of the CUDA table against the CPU backend (skips without a
-# GPU): kernel_cases.c's table of cases.
+# GPU): kernel_cases.c's table, which test_kernels_half runs on the CPU.
 check_PROGRAMS += tests/unit/test_cuda_kernels
 tests_unit_test_cuda_kernels_SOURCES = tests/unit/test_cuda_kernels.c tests/unit/kernel_cases.c \
 	tests/unit/kernel_cases.h

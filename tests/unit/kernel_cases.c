@@ -6,7 +6,9 @@
  * reference's result is rounded the same way before the comparison. f32
  * results lie within 1e-5 of the tensor's scale (the largest reference
  * magnitude), 16-bit ones within 1e-2; integer and mask results (casts,
- * argmax, dropout masks, index copies) match exactly in every dtype. */
+ * argmax, dropout masks, index copies) match exactly in every dtype. The
+ * 16-bit passes also check the rounding rules of fsq_kernels.h exactly, on
+ * values that tell one rounding from two. */
 #include "kernel_cases.h"
 
 #include <math.h>
@@ -174,20 +176,24 @@ static void expect_same(const char *what, buf *b) {
   CU_ASSERT(same);
 }
 
+/* With pad 3, every leading dimension exceeds its matrix's columns: what
+ * lies between the rows is read by neither side and must stay as it was. */
 static void test_gemm_and_batched_gemm(void) {
   const int64_t m = 37, n = 53, k = 29;
-  for (int ta = 0; ta < 2; ta++)
-    for (int tb = 0; tb < 2; tb++) {
-      buf a = buf_rand((size_t)(m * k), 1, -1, 1), b = buf_rand((size_t)(k * n), 2, -1, 1);
-      buf c = buf_rand((size_t)(m * n), 3, -1, 1);
-      int64_t lda = ta ? m : k, ldb = tb ? k : n;
-      cpu->gemm(FSQ_F32, ta, tb, m, n, k, 0.7, a.h, lda, b.h, ldb, 0.3, c.h, n);
-      dev->gemm(dt, ta, tb, m, n, k, 0.7, a.d, lda, b.d, ldb, 0.3, c.d, n);
-      expect_close("gemm", &c);
-      buf_free(&a);
-      buf_free(&b);
-      buf_free(&c);
-    }
+  for (int pad = 0; pad <= 3; pad += 3)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++) {
+        int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        buf a = buf_rand((size_t)((ta ? k : m) * lda), 1, -1, 1);
+        buf b = buf_rand((size_t)((tb ? n : k) * ldb), 2, -1, 1);
+        buf c = buf_rand((size_t)(m * ldc), 3, -1, 1);
+        cpu->gemm(FSQ_F32, ta, tb, m, n, k, 0.7, a.h, lda, b.h, ldb, 0.3, c.h, ldc);
+        dev->gemm(dt, ta, tb, m, n, k, 0.7, a.d, lda, b.d, ldb, 0.3, c.d, ldc);
+        expect_close("gemm", &c);
+        buf_free(&a);
+        buf_free(&b);
+        buf_free(&c);
+      }
   /* 3 products at irregular offsets, as attention heads are laid out */
   const int64_t a_off[3] = {0, 700, 350}, b_off[3] = {40, 0, 900}, c_off[3] = {0, 2000, 4000};
   buf a = buf_rand(2000, 4, -1, 1), b = buf_rand(2500, 5, -1, 1), c = buf_zeros(6000);
@@ -444,6 +450,124 @@ static void test_losses(void) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(all[i]);
 }
 
+/* ---- the rounding rules of 16-bit storage (fsq_kernels.h), exactly ---------- */
+
+/* n copies of v (representable in the pass's dtype), also in d. */
+static buf buf_const(size_t n, float v) {
+  buf b = buf_zeros(n);
+  for (size_t i = 0; i < n; i++) ((float *)b.h)[i] = v;
+  buf_upload(&b);
+  return b;
+}
+
+/* n copies of the index v, also in d. */
+static buf buf_index(size_t n, int64_t v) {
+  buf b = buf_new(n * sizeof(int64_t));
+  for (size_t i = 0; i < n; i++) ((int64_t *)b.h)[i] = v;
+  buf_upload(&b);
+  return b;
+}
+
+/* C = A B + C with C = 1 + u (u: the unit in the last place at 1) and
+ * AB = (1 - 2^-2q) u / 2, just under half of u and not representable: the
+ * exact sum rounds down to C, while rounding AB first (to u / 2) would make
+ * a tie, which rounds to even, 1 + 2u. q keeps the deficit within f32. */
+static void test_gemm_rounds_c_once(void) {
+  int p = dt == FSQ_F16 ? 10 : 7, q = dt == FSQ_F16 ? 6 : 7;
+  float u = ldexpf(1, -p), av = 1 + ldexpf(1, -q), bv = (1 - ldexpf(1, -q)) * u / 2;
+  buf a = buf_const(2, av), b = buf_const(2, bv), c = buf_const(2, 1 + u);
+  cpu->gemm(FSQ_F32, 0, 0, 1, 1, 1, 1.0, a.h, 1, b.h, 1, 1.0, c.h, 1);
+  dev->gemm(dt, 0, 0, 1, 1, 1, 1.0, a.d, 1, b.d, 1, 1.0, c.d, 1);
+  float twice = round_to(dt, round_to(dt, av * bv) + (1 + u));
+  CU_ASSERT(round_to(dt, ((float *)c.h)[0]) != twice); /* the case tells the two apart */
+  expect_same("gemm: C rounds once", &c);
+  share(&c);
+  const int64_t off[2] = {0, 1};
+  cpu->gemm_batched(FSQ_F32, 0, 1, 1, 1, 1, 1.0, a.h, 1, off, b.h, 1, off, 1.0, c.h, 1, off, 2);
+  dev->gemm_batched(dt, 0, 1, 1, 1, 1, 1.0, a.d, 1, off, b.d, 1, off, 1.0, c.d, 1, off, 2);
+  expect_same("gemm_batched: C rounds once", &c);
+  buf_free(&a);
+  buf_free(&b);
+  buf_free(&c);
+}
+
+/* 64 terms of 2^-12 added into 1: one f32 sum rounded once gives 1 + 2^-6
+ * in both dtypes, while rounding at every addition would keep 1. The terms
+ * of each output element come from positions that repeat one index (or
+ * from a reduced dim), so a scatter-add must gather them before rounding. */
+enum { REPEATS = 64, WIDTH = 4 };
+
+static void test_scatter_adds_sum_in_f32(void) {
+  CU_ASSERT(round_to(dt, 1 + ldexpf(1, -12)) == 1); /* each term alone is lost */
+  const size_t n = (size_t)REPEATS * WIDTH;
+  buf dy = buf_const(n + WIDTH, ldexpf(1, -12)), row2 = buf_index(n, 2);
+  /* embedding: REPEATS + 1 positions into dw: [3, WIDTH], all at row 2 but
+   * one at row 0, the padding, which adds nothing */
+  buf idx = buf_index(REPEATS + 1, 2), dw = buf_const(3 * WIDTH, 1);
+  ((int64_t *)idx.h)[3] = 0;
+  buf_upload(&idx);
+  cpu->embedding_backward(FSQ_F32, REPEATS + 1, WIDTH, dw.h, dy.h, idx.h, 0, 1.0);
+  dev->embedding_backward(dt, REPEATS + 1, WIDTH, dw.d, dy.d, idx.d, 0, 1.0);
+  expect_same("embedding_backward: repeated rows", &dw);
+  /* index_select: dy: [2, REPEATS, WIDTH / 2] into dx: [2, 3, WIDTH / 2] */
+  buf dx = buf_const(3 * WIDTH, 1);
+  cpu->index_select_backward(FSQ_F32, 2, 3, WIDTH / 2, dx.h, dy.h, row2.h, REPEATS);
+  dev->index_select_backward(dt, 2, 3, WIDTH / 2, dx.d, dy.d, row2.d, REPEATS);
+  expect_same("index_select_backward: repeated rows", &dx);
+  /* gather: dy: [1, REPEATS, WIDTH] into dx: [1, 3, WIDTH] */
+  share(&dx);
+  cpu->gather_backward(FSQ_F32, 1, 3, WIDTH, REPEATS, dx.h, dy.h, row2.h);
+  dev->gather_backward(dt, 1, 3, WIDTH, REPEATS, dx.d, dy.d, row2.d);
+  expect_same("gather_backward: repeated rows", &dx);
+  /* accumulating copies into a stride-0 dst: [WIDTH], reduced over a
+   * leading dim, then over the last one */
+  buf r = buf_const(WIDTH, 1);
+  const int64_t lead[2] = {REPEATS, WIDTH}, lead_dst[2] = {0, 1}, lead_src[2] = {WIDTH, 1};
+  cpu->copy(FSQ_F32, 2, lead, r.h, lead_dst, dy.h, lead_src, 1);
+  dev->copy(dt, 2, lead, r.d, lead_dst, dy.d, lead_src, 1);
+  expect_same("copy: accumulate over a leading dim", &r);
+  share(&r);
+  const int64_t last[2] = {WIDTH, REPEATS}, last_dst[2] = {1, 0}, last_src[2] = {REPEATS, 1};
+  cpu->copy(FSQ_F32, 2, last, r.h, last_dst, dy.h, last_src, 1);
+  dev->copy(dt, 2, last, r.d, last_dst, dy.d, last_src, 1);
+  expect_same("copy: accumulate over the last dim", &r);
+  /* layer_norm's db: dy summed over REPEATS rows */
+  buf x = buf_rand(n, 44, -1, 1), y = buf_zeros(n), db = buf_const(WIDTH, 1);
+  buf mean = buf_zeros_t(REPEATS, FSQ_F32), rstd = buf_zeros_t(REPEATS, FSQ_F32);
+  cpu->layer_norm(FSQ_F32, REPEATS, WIDTH, y.h, mean.h, rstd.h, x.h, NULL, NULL, 1e-5);
+  dev->layer_norm(dt, REPEATS, WIDTH, y.d, mean.d, rstd.d, x.d, NULL, NULL, 1e-5);
+  cpu->layer_norm_backward(FSQ_F32, REPEATS, WIDTH, NULL, NULL, db.h, dy.h, x.h, NULL, mean.h,
+                           rstd.h);
+  dev->layer_norm_backward(dt, REPEATS, WIDTH, NULL, NULL, db.d, dy.d, x.d, NULL, mean.d,
+                           rstd.d);
+  expect_same("layer_norm_backward: db", &db);
+  buf *all[] = {&dy, &row2, &idx, &dw, &dx, &r, &x, &y, &db, &mean, &rstd};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(all[i]);
+}
+
+/* Rows of 63 ones and one 1 + 2^-7 (then twice that): the mean, 1 + 2^-13,
+ * is exact in f32 and in neither 16-bit type, and so is the variance; with
+ * eps 0, rstd = 2^13 / sqrt(63) is 1032.1, which 16-bit storage would move
+ * by 1e-4 of itself. */
+static void test_layer_norm_statistics_stay_f32(void) {
+  enum { C = 64 };
+  buf x = buf_zeros(2 * C), y = buf_zeros(2 * C);
+  for (int j = 0; j < 2 * C; j++) {
+    float v = j % C == 5 ? 1 + ldexpf(1, -7) : 1;
+    ((float *)x.h)[j] = j < C ? v : 2 * v;
+  }
+  buf_upload(&x);
+  buf mean = buf_zeros_t(2, FSQ_F32), rstd = buf_zeros_t(2, FSQ_F32);
+  cpu->layer_norm(FSQ_F32, 2, C, y.h, mean.h, rstd.h, x.h, NULL, NULL, 0.0);
+  dev->layer_norm(dt, 2, C, y.d, mean.d, rstd.d, x.d, NULL, NULL, 0.0);
+  CU_ASSERT(((float *)mean.h)[0] == 1 + ldexpf(1, -13));
+  expect_same("layer_norm mean (f32)", &mean);
+  expect_within("layer_norm rstd (f32)", &rstd, TOL);
+  expect_close("layer_norm", &y);
+  buf *all[] = {&x, &y, &mean, &rstd};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(all[i]);
+}
+
 /* ---- the table ----------------------------------------------------------------- */
 /* Every case runs once per pass through a wrapper that sets dt first (a
  * fatal assertion leaves a case early, without cleanup). */
@@ -456,6 +580,11 @@ static void test_losses(void) {
   X(test_dropout_matches_the_cpu_mask)                                                           \
   X(test_embedding_index_select_gather)                                                          \
   X(test_losses)
+/* The rounding rules, which only 16-bit storage has. */
+#define FSQ_KCASES_HALF(X)                                                                       \
+  X(test_gemm_rounds_c_once)                                                                     \
+  X(test_scatter_adds_sum_in_f32)                                                                \
+  X(test_layer_norm_statistics_stay_f32)
 
 #define IN_DTYPE(fn, t, suffix)                                                                  \
   static void fn##_##suffix(void) {                                                              \
@@ -470,11 +599,14 @@ static void test_losses(void) {
 
 FSQ_KCASES(IN_F32)
 FSQ_KCASES(IN_16BIT)
+FSQ_KCASES_HALF(IN_16BIT)
 
 static const fsq_test_case cases_f32[] = {FSQ_KCASES(CASE_F32) FSQ_TEST_CASE(test_cast),
                                           FSQ_TEST_END};
-static const fsq_test_case cases_f16[] = {FSQ_KCASES(CASE_F16) FSQ_TEST_END};
-static const fsq_test_case cases_bf16[] = {FSQ_KCASES(CASE_BF16) FSQ_TEST_END};
+static const fsq_test_case cases_f16[] = {FSQ_KCASES(CASE_F16) FSQ_KCASES_HALF(CASE_F16)
+                                              FSQ_TEST_END};
+static const fsq_test_case cases_bf16[] = {FSQ_KCASES(CASE_BF16) FSQ_KCASES_HALF(CASE_BF16)
+                                               FSQ_TEST_END};
 
 static size_t count_cases(const fsq_test_case *c) {
   size_t n = 0;
@@ -484,7 +616,7 @@ static size_t count_cases(const fsq_test_case *c) {
 
 int fsq_kcases_run(const char *suite, const fsq_kernels *backend, const fsq_dtype *passes,
                    int npasses) {
-  static fsq_test_case all[3 * (sizeof cases_f32 / sizeof cases_f32[0])];
+  static fsq_test_case all[3 * (sizeof cases_bf16 / sizeof cases_bf16[0])];
   size_t n = 0;
   cpu = fsq_kernels_cpu();
   dev = backend;

@@ -1,7 +1,8 @@
 /* kernel_cases.h: one table of kernel cases (kernel_cases.c), run against
  * any backend: every float kernel of the backend under test against the CPU
  * backend's f32 kernels on the same inputs, in f32 and in the 16-bit
- * storage types. test_cuda_kernels runs it on the CUDA backend (where a
+ * storage types. test_kernels_half runs it on the CPU's own f16/bf16 path
+ * (everywhere, CI included), test_cuda_kernels on the CUDA backend (where a
  * GPU is). */
 #ifndef FSQ_TEST_KERNEL_CASES_H
 #define FSQ_TEST_KERNEL_CASES_H

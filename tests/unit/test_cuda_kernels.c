@@ -1,7 +1,9 @@
 /* test_cuda_kernels.c: every kernel of the CUDA table (fsq_kernels_cuda)
  * against the CPU backend's f32 kernels, in an f32 pass and again in f16
- * and in bf16: the cases of kernel_cases.c, which say the tolerances.
- * Without a GPU the suite reports SKIP (exit 77), as CI has none. */
+ * and in bf16: the cases of kernel_cases.c, which say the tolerances. The
+ * 16-bit passes also check the exact rounding rules of fsq_kernels.h.
+ * Without a GPU the suite reports SKIP (exit 77), as CI has none; the same
+ * cases run on the CPU's own 16-bit path in test_kernels_half. */
 #include <stdio.h>
 
 #include "kernel_cases.h"
