@@ -6,9 +6,14 @@
  * Conventions: element counts and strides are in elements; buffers are
  * contiguous unless a stride array is given; "accumulate" kernels add into
  * their output (+=), which is how gradients are written. The float kernels
- * run in FSQ_F32 and FSQ_F64; the CUDA backend's also take FSQ_F16 and
- * FSQ_BF16 storage and compute in f32 (mixed-precision training; the CPU's
- * stay f32/f64). cast handles every dtype. */
+ * run in FSQ_F32 and FSQ_F64, and take FSQ_F16 and FSQ_BF16 storage too
+ * (mixed-precision training): computed in f32 and rounded once, to nearest
+ * even, on the store; GEMMs round C once (beta * C included), and sums into
+ * a 16-bit output (accumulating copies, embedding_backward and the index
+ * scatter-adds) are summed in f32 and rounded once per element. Both
+ * backends do so; the CPU's 16-bit path is for checking, not speed (it
+ * widens to f32, runs its f32 kernels and rounds), so that 16-bit code runs
+ * and is tested without a GPU. cast handles every dtype. */
 #ifndef FSQ_KERNELS_H
 #define FSQ_KERNELS_H
 

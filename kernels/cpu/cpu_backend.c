@@ -1,6 +1,8 @@
 /* cpu_backend.c: the CPU backend table: GEMM through OpenBLAS, casts, and
- * the run-time choice among the ISA copies of cpu_isa.c. */
+ * the run-time choice among the ISA copies of cpu_isa.c. f16 and bf16
+ * storage goes through cpu_half.c. */
 #include "config.h"
+#include "kernels/cpu/cpu_half.h"
 #include "kernels/cpu/cpu_internal.h"
 
 #include <cblas.h>
@@ -68,6 +70,10 @@ static void gemm_one(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t 
 static void k_gemm(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
                    const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
                    int64_t ldc) {
+  if (fsq_kcpu_is_half(t)) { /* widened to f32 and back (cpu_half.c) */
+    fsq_kcpu_half.gemm(t, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   if (m == 0 || n == 0) return;
   size_t es = t == FSQ_F64 ? 8 : 4;
   double work = (double)m * (double)n * (double)k;
@@ -103,6 +109,11 @@ static void k_gemm_batched(fsq_dtype t, int ta, int tb, int64_t m, int64_t n, in
                            double alpha, const void *a, int64_t lda, const int64_t *a_off,
                            const void *b, int64_t ldb, const int64_t *b_off, double beta,
                            void *c, int64_t ldc, const int64_t *c_off, int64_t batch) {
+  if (fsq_kcpu_is_half(t)) {
+    fsq_kcpu_half.gemm_batched(t, ta, tb, m, n, k, alpha, a, lda, a_off, b, ldb, b_off, beta, c,
+                               ldc, c_off, batch);
+    return;
+  }
   size_t es = t == FSQ_F64 ? 8 : 4;
   double work = (double)m * (double)n * (double)k;
   if (batch <= 1 || work >= 2e6) {
@@ -165,7 +176,6 @@ static void *mem_alloc(size_t bytes) {
 static void mem_free(void *p) { free(p); }
 static void mem_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
 static void mem_move(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
-static fsq_status no_failure(void) { return FSQ_OK; }
 static char blas_name[64] = "BLAS";
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
@@ -195,7 +205,7 @@ static void cpu_init(void) {
   cpu_table.mem_zero = mem_zero;
   cpu_table.mem_upload = mem_move;
   cpu_table.mem_download = mem_move;
-  cpu_table.status = no_failure;
+  cpu_table.status = fsq_kcpu_status; /* f16/bf16 scratch can run out */
   cpu_table.gemm = k_gemm;
   cpu_table.gemm_batched = k_gemm_batched;
   cpu_table.cast = k_cast;

@@ -33,9 +33,11 @@ tests_unit_test_cuda_CFLAGS = $(FSQ_TEST_CFLAGS) $(CUDA_CFLAGS)
 tests_unit_test_cuda_LDADD = $(FSQ_TEST_LIBS) $(CUDA_LIBS)
 TESTS += tests/unit/test_cuda
 
-# Every kernel of the CUDA table against the CPU backend (skips without a GPU).
+# Every kernel of the CUDA table against the CPU backend (skips without a
+# GPU): kernel_cases.c's table, which test_kernels_half runs on the CPU.
 check_PROGRAMS += tests/unit/test_cuda_kernels
-tests_unit_test_cuda_kernels_SOURCES = tests/unit/test_cuda_kernels.c
+tests_unit_test_cuda_kernels_SOURCES = tests/unit/test_cuda_kernels.c tests/unit/kernel_cases.c \
+	tests/unit/kernel_cases.h
 tests_unit_test_cuda_kernels_CFLAGS = $(FSQ_TEST_CFLAGS) $(CUDA_CFLAGS)
 tests_unit_test_cuda_kernels_LDADD = $(FSQ_TEST_LIBS) $(CUDA_LIBS)
 TESTS += tests/unit/test_cuda_kernels
