@@ -194,7 +194,7 @@ fsq_status fsq_backward(fsq_ctx *ctx, fsq_tensor *loss) {
   if (ctx->status != FSQ_OK)
     return fsq_error(ctx->status, "backward: the forward pass failed earlier");
   if (fsq_numel(loss) != 1 || !fsq_is_float(loss->dtype))
-    return fsq_error(FSQ_ERR_INVALID, "backward: loss must be one f32/f64 element");
+    return fsq_error(FSQ_ERR_INVALID, "backward: loss must be one floating-point element");
   if (!loss->requires_grad)
     return fsq_error(FSQ_ERR_INVALID, "backward: loss does not depend on any parameter");
   void *g = fsq_grad_data(ctx, loss);

@@ -124,6 +124,12 @@ fsq_tensor *fsq_params_find(const fsq_params *p, const char *name);
 size_t fsq_params_count(const fsq_params *p);
 fsq_tensor *fsq_params_at(const fsq_params *p, size_t i); /* insertion order */
 void fsq_params_zero_grad(fsq_params *p);
+/* fairseq's model.half() / model.bfloat16(): every f32 parameter and buffer
+ * (and its gradient) becomes dtype (FSQ_F16 or FSQ_BF16), its values
+ * rounded to nearest even. The tensors keep their addresses, so a model
+ * built over them runs in dtype from then on. Out of memory leaves p as
+ * it was. */
+fsq_status fsq_params_convert(fsq_params *p, fsq_dtype dtype);
 /* A tensor that is a leaf of the graph but lives in the step arena (inputs
  * whose gradient a test wants): gets a zeroed grad on first backward. */
 void fsq_requires_grad(fsq_tensor *t);
@@ -225,7 +231,7 @@ fsq_tensor *fsq_softmax_masked(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *key_padd
 fsq_tensor *fsq_embedding(fsq_ctx *ctx, fsq_tensor *weight, fsq_tensor *indices,
                           int64_t padding_idx, double scale);
 /* out = x gathered along dim at indices (i64 [N]), e.g. beam reordering;
- * any dtype (differentiable for f32/f64). */
+ * any dtype (differentiable between float dtypes). */
 fsq_tensor *fsq_index_select(fsq_ctx *ctx, fsq_tensor *x, int dim, fsq_tensor *indices);
 /* torch.gather: index (i64) has x's shape except along dim;
  * out[..., j, ...] = x[..., index[..., j, ...], ...]; any dtype. */

@@ -26,7 +26,7 @@ fsq_tensor *fsq_layer_norm(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *weight, fsq_
                           k ? "bias" : "weight", (long long)c, fsq_dtype_name(x->dtype));
   if (c == 0) return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "layer_norm: empty last dim");
   int64_t rows = fsq_numel(x) / c;
-  size_t es = fsq_dtype_size(x->dtype);
+  size_t es = fsq_dtype_size(fsq_accum_dtype(x->dtype)); /* of mean and rstd */
   const void *xc = fsq_contig_data(ctx, x);
   const void *wc = weight ? fsq_contig_data(ctx, weight) : NULL;
   const void *bc = bias ? fsq_contig_data(ctx, bias) : NULL;
@@ -273,8 +273,9 @@ fsq_tensor *fsq_label_smoothed_nll(fsq_ctx *ctx, fsq_tensor *lprobs, fsq_tensor 
   int64_t n = lprobs->shape[0], v = lprobs->shape[1];
   const int64_t *tg = check_indices(ctx, target, v, ignore_index, "label_smoothed_nll");
   const void *lp = tg ? fsq_contig_data(ctx, lprobs) : NULL;
-  fsq_tensor *loss = lp ? fsq_empty(ctx, lprobs->dtype, 0, NULL) : NULL;
-  fsq_tensor *nll = loss ? fsq_empty(ctx, lprobs->dtype, 0, NULL) : NULL;
+  fsq_dtype acc = fsq_accum_dtype(lprobs->dtype);
+  fsq_tensor *loss = lp ? fsq_empty(ctx, acc, 0, NULL) : NULL;
+  fsq_tensor *nll = loss ? fsq_empty(ctx, acc, 0, NULL) : NULL;
   if (!nll) return NULL;
   ctx->k->label_smoothed_nll(lprobs->dtype, n, v, lp, tg, epsilon, ignore_index, loss->data,
                              nll->data);
@@ -329,12 +330,13 @@ fsq_tensor *fsq_cross_entropy(fsq_ctx *ctx, fsq_tensor *logits, fsq_tensor *targ
   if (logits->ndim != 2 || logits->shape[1] < 2 || fsq_numel(target) != logits->shape[0])
     return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "cross_entropy: want logits [N, V >= 2] and N targets");
   int64_t n = logits->shape[0], v = logits->shape[1];
-  size_t es = fsq_dtype_size(logits->dtype);
+  fsq_dtype acc = fsq_accum_dtype(logits->dtype); /* of lse, loss and nll */
+  size_t es = fsq_dtype_size(acc);
   const int64_t *tg = check_indices(ctx, target, v, ignore_index, "cross_entropy");
   const void *x = tg ? fsq_contig_data(ctx, logits) : NULL;
   void *lse = x ? fsq_ctx_alloc_data(ctx, (size_t)(n ? n : 1) * es) : NULL;
-  fsq_tensor *loss = lse ? fsq_empty(ctx, logits->dtype, 0, NULL) : NULL;
-  fsq_tensor *nll = loss ? fsq_empty(ctx, logits->dtype, 0, NULL) : NULL;
+  fsq_tensor *loss = lse ? fsq_empty(ctx, acc, 0, NULL) : NULL;
+  fsq_tensor *nll = loss ? fsq_empty(ctx, acc, 0, NULL) : NULL;
   if (!nll) return NULL;
   ctx->k->cross_entropy(logits->dtype, n, v, x, tg, epsilon, ignore_index, lse, loss->data,
                         nll->data);

@@ -134,3 +134,49 @@ void fsq_params_zero_grad(fsq_params *p) {
     if (g->data) p->k->mem_zero(g->data, (size_t)fsq_numel(g) * fsq_dtype_size(g->dtype));
   }
 }
+
+/* One tensor's storage in dtype: a new buffer holding its values rounded
+ * (or zeros, for a gradient), in *out; the old one stays until commit. */
+static fsq_status convert_buffer(const fsq_params *p, const fsq_tensor *t, fsq_dtype dtype,
+                                 int copy_values, void **out) {
+  *out = NULL;
+  if (t->data == NULL || t->dtype != FSQ_F32) return FSQ_OK;
+  int64_t n = fsq_numel(t);
+  *out = zalloc64(p, (size_t)n * fsq_dtype_size(dtype));
+  if (*out == NULL)
+    return fsq_error(FSQ_ERR_NOMEM, "parameter '%s': out of %s memory for its %s copy", t->name,
+                     p->k->name, fsq_dtype_name(dtype));
+  if (copy_values) p->k->cast(dtype, *out, FSQ_F32, t->data, n);
+  return FSQ_OK;
+}
+
+static void commit_buffer(const fsq_params *p, fsq_tensor *t, fsq_dtype dtype, void *data) {
+  if (data == NULL) return;
+  p->k->mem_free(t->data);
+  t->data = data;
+  t->dtype = dtype;
+}
+
+fsq_status fsq_params_convert(fsq_params *p, fsq_dtype dtype) {
+  if (dtype != FSQ_F16 && dtype != FSQ_BF16)
+    return fsq_error(FSQ_ERR_INVALID, "parameters: cannot convert to %s (f16 or bf16)",
+                     fsq_dtype_name(dtype));
+  void **fresh = calloc(2 * (p->count ? p->count : 1), sizeof *fresh);
+  if (fresh == NULL) return fsq_error(FSQ_ERR_NOMEM, "parameters: out of memory");
+  fsq_status st = FSQ_OK;
+  for (size_t i = 0; i < p->count && st == FSQ_OK; i++) {
+    st = convert_buffer(p, &p->items[i]->value, dtype, 1, &fresh[2 * i]);
+    if (st == FSQ_OK) st = convert_buffer(p, &p->items[i]->grad, dtype, 0, &fresh[2 * i + 1]);
+  }
+  for (size_t i = 0; i < p->count; i++) { /* all or nothing */
+    if (st != FSQ_OK) {
+      if (fresh[2 * i]) p->k->mem_free(fresh[2 * i]);
+      if (fresh[2 * i + 1]) p->k->mem_free(fresh[2 * i + 1]);
+      continue;
+    }
+    commit_buffer(p, &p->items[i]->value, dtype, fresh[2 * i]);
+    commit_buffer(p, &p->items[i]->grad, dtype, fresh[2 * i + 1]);
+  }
+  free(fresh);
+  return st;
+}

@@ -168,7 +168,11 @@ int fsq_dim_index(const fsq_tensor *t, int dim) {
   return d >= 0 && d < t->ndim ? d : -1;
 }
 
-int fsq_is_float(fsq_dtype t) { return t == FSQ_F32 || t == FSQ_F64; }
+int fsq_is_float(fsq_dtype t) {
+  return t == FSQ_F32 || t == FSQ_F64 || t == FSQ_F16 || t == FSQ_BF16;
+}
+
+fsq_dtype fsq_accum_dtype(fsq_dtype t) { return t == FSQ_F16 || t == FSQ_BF16 ? FSQ_F32 : t; }
 
 int fsq_check_float(fsq_ctx *ctx, const fsq_tensor *x, const char *op) {
   if (fsq_is_float(x->dtype)) return 1;

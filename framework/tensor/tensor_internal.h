@@ -70,8 +70,12 @@ void *fsq_host_copy(fsq_ctx *ctx, const void *data, size_t bytes);
 /* A fresh tensor header (no data) with contiguous strides. */
 fsq_tensor *fsq_tensor_header(fsq_ctx *ctx, fsq_dtype dtype, int ndim, const int64_t *shape);
 void fsq_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
-int fsq_is_float(fsq_dtype t); /* f32 or f64: the dtypes with math */
-/* NULL (with error) unless x is f32/f64. */
+int fsq_is_float(fsq_dtype t); /* f32, f64, f16 or bf16: the dtypes with math */
+/* The dtype statistics and loss sums of a t tensor are kept in: f32 for
+ * f16/bf16 (mixed precision computes them in f32, as fairseq's --fp16
+ * layer norm and log_softmax(logits.float()) do), else t itself. */
+fsq_dtype fsq_accum_dtype(fsq_dtype t);
+/* NULL (with error) unless x is a float dtype. */
 int fsq_check_float(fsq_ctx *ctx, const fsq_tensor *x, const char *op);
 /* x's elements in row-major order: x->data when contiguous, else a copy in
  * the arena (not recorded on the tape). */

@@ -29,8 +29,13 @@ fsq_tensor *tf_padding_mask(fsq_ctx *ctx, fsq_tensor *tokens, int64_t pad, int *
 
 fsq_tensor *tf_embed_forward(fsq_ctx *ctx, tf_embed *e, fsq_tensor *tokens, int64_t step) {
   fsq_tensor *x = fsq_nn_embedding_forward(ctx, &e->tokens, tokens, e->scale);
-  if (e->positions == 1)
-    x = fsq_add(ctx, x, fsq_nn_sinusoidal_forward(ctx, &e->sinusoidal, tokens, step));
+  if (e->positions == 1) {
+    fsq_tensor *pos = fsq_nn_sinusoidal_forward(ctx, &e->sinusoidal, tokens, step);
+    /* the table is f32; a 16-bit model adds it rounded, as fairseq's half
+     * copy of its table */
+    if (pos != NULL && x != NULL && pos->dtype != x->dtype) pos = fsq_cast(ctx, pos, x->dtype);
+    x = fsq_add(ctx, x, pos);
+  }
   if (e->positions == 2)
     x = fsq_add(ctx, x, fsq_nn_learned_pos_forward(ctx, &e->learned, tokens, step));
   if (e->has_layernorm) x = fsq_nn_layer_norm_forward(ctx, &e->layernorm, x);
