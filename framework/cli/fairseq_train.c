@@ -33,8 +33,8 @@ static const fsq_option train_options[] = {
     {"log-interval", FSQ_OPT_INT, "100", "log progress every N batches (when progress bar is disabled)", NULL, NULL},
     {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
     {"device", FSQ_OPT_CHOICE, NULL, "where to train: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
-    /* mixed precision: fairseq's flags; f16/bf16 training needs the CUDA
-     * path (refused for now), the scaler's flags are checked regardless */
+    /* mixed precision: fairseq's flags (the scaler's are checked whatever
+     * the precision) */
     {"fp16", FSQ_OPT_BOOL, NULL, "use FP16", NULL, NULL},
     {"bf16", FSQ_OPT_BOOL, NULL, "use bfloat16", NULL, NULL},
     {"fp16-init-scale", FSQ_OPT_INT, "128", "default FP16 loss scale", NULL, NULL},
@@ -242,7 +242,7 @@ static fsq_status check_dist_flags(const fsq_config *c, fsq_dist *dist) {
   return fsq_dist_check_same(dist, text, strlen(text), "the configuration (flags)");
 }
 
-/* --fp16 and --bf16 train in half precision on a GPU (fairseq's
+/* --fp16 and --bf16 train a 16-bit model with f32 master weights (fairseq's
  * FP16Optimizer, with the loss scaler for f16). The loss scaler's flags are
  * checked first, whatever the precision, so a bad value is named now and
  * not on the first f16 run. */
@@ -250,11 +250,8 @@ static fsq_status check_precision_flags(const fsq_config *c, int world) {
   fsq_loss_scaler_options scaler;
   fsq_status s = fsq_loss_scaler_options_from_config(c->cfg, world, &scaler);
   if (s != FSQ_OK) return s;
-  const char *flag = cfg_flag(c, "fp16") ? "--fp16" : cfg_flag(c, "bf16") ? "--bf16" : NULL;
-  if (flag != NULL)
-    return fsq_error(FSQ_ERR_UNSUPPORTED,
-                     "%s: half-precision training is not built yet (fairseq-train trains in "
-                     "fp32, on the CPU or with --device cuda on a GPU): leave %s out", flag, flag);
+  if (cfg_flag(c, "fp16") && cfg_flag(c, "bf16"))
+    return fsq_error(FSQ_ERR_INVALID, "--fp16 and --bf16 cannot be used together");
   return FSQ_OK;
 }
 

@@ -9,7 +9,8 @@ libfsq_la_SOURCES += \
 	framework/train/trainer.c \
 	framework/train/trainer_checkpoint.c \
 	framework/train/trainer_dist.c \
-	framework/train/trainer_loop.c
+	framework/train/trainer_loop.c \
+	framework/train/trainer_mixed.c
 noinst_HEADERS += framework/train/trainer_internal.h
 fsq_traindir = $(pkgincludedir)/train
 fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meters.h \

@@ -64,22 +64,27 @@ static fsq_status read_options(fsq_trainer *t) {
   int fmt = fsq_log_format_parse(fsq_cfg_string(cfg, "log_format", NULL), 0);
   if (fmt < 0) return fsq_error(FSQ_ERR_INVALID, "--log-format: unknown format");
   t->log_format = (fsq_log_format)fmt;
-  return FSQ_OK;
+  return fsq_trainer_mixed_options(t);
 }
 
-/* The optimizer's view of the parameters: flat f32 values and gradients. */
+/* The optimizer's view of the parameters: f32 values and gradients (the
+ * model's own, or the master copies of a 16-bit model). */
 static fsq_status collect_params(fsq_trainer *t) {
   size_t n = fsq_params_count(t->params);
   t->oparams = calloc(n ? n : 1, sizeof *t->oparams);
   t->grads = calloc(n ? n : 1, sizeof *t->grads);
   if (t->oparams == NULL || t->grads == NULL) return fsq_error(FSQ_ERR_NOMEM, "trainer: out of memory");
+  size_t offset = 0;
   for (size_t i = 0; i < n; i++) {
     fsq_tensor *p = fsq_params_at(t->params, i);
-    if (p->dtype != FSQ_F32 || p->grad == NULL)
-      return fsq_error(FSQ_ERR_UNSUPPORTED, "parameter %s: training needs f32 with a gradient", p->name);
-    t->oparams[i] =
-        (fsq_opt_param){p->name, p->data, p->grad->data, (size_t)fsq_numel(p), t->k};
-    t->grads[i] = (fsq_grad_buffer){p->grad->data, (size_t)fsq_numel(p)};
+    if (p->dtype != t->precision || p->grad == NULL)
+      return fsq_error(FSQ_ERR_UNSUPPORTED, "parameter %s: training needs %s with a gradient",
+                       p->name, fsq_dtype_name(t->precision));
+    size_t numel = (size_t)fsq_numel(p);
+    float *value = p->data, *grad = p->grad->data;
+    if (t->master) fsq_trainer_mixed_slices(t, numel, &offset, &value, &grad);
+    t->oparams[i] = (fsq_opt_param){p->name, value, grad, numel, t->k};
+    t->grads[i] = (fsq_grad_buffer){grad, numel};
     t->num_params += fsq_numel(p);
   }
   t->n_params = n;
@@ -98,6 +103,7 @@ static fsq_status build_parts(fsq_trainer *t) {
   if (!t->k->host && (t->norm_sum = t->k->mem_alloc(sizeof *t->norm_sum)) == NULL)
     return fsq_error(FSQ_ERR_NOMEM, "trainer: out of %s memory", t->k->name);
   if ((st = p->model->build(t->cfg, &env, t->params, &t->model)) != FSQ_OK) return st;
+  if ((st = fsq_trainer_mixed_setup(t)) != FSQ_OK) return st;
   if ((st = p->criterion->create(t->cfg, &env, &t->criterion)) != FSQ_OK) return st;
   if ((st = collect_params(t)) != FSQ_OK) return st;
   if ((st = p->optimizer->create(t->cfg, t->oparams, t->n_params, &t->optimizer)) != FSQ_OK) return st;
@@ -143,6 +149,7 @@ void fsq_trainer_destroy(fsq_trainer *t) {
   fsq_meters_free(t->epoch_meters);
   fsq_ctx_destroy(t->ctx);
   if (t->norm_sum) t->k->mem_free(t->norm_sum);
+  fsq_trainer_mixed_free(t);
   fsq_params_destroy(t->params);
   free(t->oparams);
   free(t->grads);
@@ -171,7 +178,8 @@ fsq_status fsq_trainer_forward(fsq_trainer *t, const char *split, const uint32_t
   fsq_tensor *loss = t->parts.criterion->forward(t->criterion, t->ctx, t->parts.model, t->model,
                                                  &sample, &one);
   if (loss == NULL) return fsq_ctx_status(t->ctx) != FSQ_OK ? fsq_ctx_status(t->ctx) : fsq_error_code();
-  if (backward && (st = fsq_backward(t->ctx, loss)) != FSQ_OK) return st;
+  if (backward && (st = fsq_backward(t->ctx, fsq_trainer_mixed_scale_loss(t, loss))) != FSQ_OK)
+    return st;
   add_log(log, &one);
   return FSQ_OK;
 }
@@ -218,6 +226,15 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
     fsq_status st = fsq_trainer_dist_sync(t, log);
     if (st != FSQ_OK) return st;
   }
+  if (t->master) {
+    int applied = 0;
+    fsq_status st = fsq_trainer_mixed_step(t, log, gnorm, &applied);
+    if (st == FSQ_OK) st = t->k->status();
+    if (st != FSQ_OK) return st;
+    *updated = applied ? FSQ_UPDATE_APPLIED : FSQ_UPDATE_SKIPPED;
+    if (applied) t->lr = t->parts.lr_scheduler->step_update(t->lr_scheduler, ++t->num_updates);
+    return FSQ_OK;
+  }
   /* normalized by the global sample size, as fairseq does */
   if (log->sample_size > 0)
     fsq_grads_scale(t->k, t->grads, t->n_params, (float)(1.0 / log->sample_size));
@@ -235,6 +252,6 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
   if (st != FSQ_OK) return st;
   t->num_updates++;
   t->lr = t->parts.lr_scheduler->step_update(t->lr_scheduler, t->num_updates);
-  *updated = 1;
+  *updated = FSQ_UPDATE_APPLIED;
   return FSQ_OK;
 }

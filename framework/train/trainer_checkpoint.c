@@ -36,10 +36,13 @@ static fsq_status add_buffer(fsq_trainer *t, fsq_state *st, fsq_ckpt_group group
 }
 
 static fsq_status add_tensors(fsq_trainer *t, fsq_state *st, int with_optimizer) {
+  /* the optimizer's f32 values: a 16-bit model's master copies, which a
+   * resumed run continues from exactly and an f32 run or fairseq-generate
+   * reads as any checkpoint (fairseq saves the rounded 16-bit values) */
   for (size_t i = 0; i < t->n_params; i++) {
     fsq_tensor *p = fsq_params_at(t->params, i);
-    fsq_status s = add_buffer(t, st, FSQ_CKPT_MODEL, p->name, p->ndim, p->shape, p->data,
-                              (size_t)fsq_numel(p) * sizeof(float));
+    fsq_status s = add_buffer(t, st, FSQ_CKPT_MODEL, p->name, p->ndim, p->shape,
+                              t->oparams[i].value, (size_t)fsq_numel(p) * sizeof(float));
     if (s != FSQ_OK) return s;
   }
   size_t nb = with_optimizer ? t->parts.optimizer->buffer_count(t->optimizer) : 0;
@@ -96,6 +99,8 @@ static fsq_status add_meta(fsq_trainer *t, fsq_state *st, int end_of_epoch, int 
   json_object_object_add(last, "lr_scheduler_state", sched);
   if ((s = t->parts.optimizer->state_save(t->optimizer, &opt)) != FSQ_OK) return s;
   json_object_object_add(meta, "last_optimizer_state", opt);
+  /* fairseq's FP16Optimizer adds its scale to the optimizer's state */
+  if (t->has_scaler && (s = fsq_loss_scaler_state_save(&t->scaler, opt)) != FSQ_OK) return s;
   json_object_object_get_ex(meta, "extra_state", &extra);
   json_object_object_add(extra, "val_loss", has_val ? json_object_new_double(val) : NULL);
   json_object_object_add(extra, "lr", json_object_new_double(t->lr));
@@ -236,10 +241,11 @@ static fsq_status restore_params(fsq_trainer *t, fsq_state *st) {
                      fsq_state_count(st, FSQ_CKPT_MODEL), t->n_params);
   for (size_t i = 0; i < t->n_params; i++) {
     fsq_tensor *p = fsq_params_at(t->params, i);
-    fsq_status s = copy_record(t->k, st, FSQ_CKPT_MODEL, p->name, p->data,
+    fsq_status s = copy_record(t->k, st, FSQ_CKPT_MODEL, p->name, t->oparams[i].value,
                                (size_t)fsq_numel(p) * sizeof(float));
     if (s != FSQ_OK) return s;
   }
+  fsq_trainer_mixed_to_model(t); /* a 16-bit model: from the restored masters */
   return FSQ_OK;
 }
 
@@ -254,7 +260,8 @@ static fsq_status restore_optimizer(fsq_trainer *t, fsq_state *st) {
   }
   if (!json_object_object_get_ex(meta, "last_optimizer_state", &opt))
     return fsq_error(FSQ_ERR_FORMAT, "checkpoint has no last_optimizer_state");
-  return t->parts.optimizer->state_load(t->optimizer, opt);
+  fsq_status s = t->has_scaler ? fsq_loss_scaler_state_load(&t->scaler, opt) : FSQ_OK;
+  return s == FSQ_OK ? t->parts.optimizer->state_load(t->optimizer, opt) : s;
 }
 
 /* The saved position counts batches of the saving rank's shard: with N

@@ -39,6 +39,12 @@ fsq_status fsq_trainer_set_dist(fsq_trainer *t, fsq_dist *dist, size_t bucket_ca
                      "distributed training on %s: gradients are all-reduced over MPI from host "
                      "memory, and the NCCL path for device memory is not built yet; train on "
                      "one GPU, or on the CPU with --cpu", t->k->name);
+  if (t->master)
+    return fsq_error(FSQ_ERR_UNSUPPORTED,
+                     "--%s with %d processes: the buckets sum f32 gradients as backward "
+                     "finishes them, and a 16-bit model's reach f32 only after backward; "
+                     "train --%s in one process", t->precision == FSQ_F16 ? "fp16" : "bf16",
+                     t->world, t->precision == FSQ_F16 ? "fp16" : "bf16");
   /* Buckets in the order backward finishes gradients: roughly the reverse
    * of the parameters' creation order (the output layers first). */
   size_t n = t->n_params;

@@ -4,6 +4,7 @@
 
 #include "train/fsq_distributed.h"
 #include "train/fsq_grads.h"
+#include "train/fsq_loss_scaler.h"
 #include "train/fsq_meters.h"
 #include "train/fsq_trainer.h"
 
@@ -20,6 +21,13 @@ struct fsq_trainer {
   const fsq_kernels *k; /* the backend of params and ctx (parts.backend) */
   double *norm_sum;     /* a device's: one double the gradient norm adds into */
   fsq_opt_param *oparams; /* [n_params] */
+  /* --fp16 / --bf16 (trainer_mixed.c): the model's dtype, FSQ_F32 without;
+   * the f32 master values and gradients the optimizer sees, flat in k's
+   * memory (NULL in f32); the loss scaler of --fp16 */
+  fsq_dtype precision;
+  float *master, *master_grad;
+  int has_scaler;
+  fsq_loss_scaler scaler;
   fsq_grad_buffer *grads; /* [n_params] */
   size_t n_params;
   int64_t num_params;
@@ -63,6 +71,29 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
 fsq_status fsq_trainer_save(fsq_trainer *t, int end_of_epoch, int has_val, double val);
 /* Sums a criterion log over the ranks (f64); the identity in a world of 1. */
 fsq_status fsq_trainer_sum_log(fsq_trainer *t, fsq_criterion_log *log);
+
+/* fsq_trainer_update's *updated: no batch was left, the update was
+ * applied, or its batches were taken but the step skipped (an --fp16
+ * gradient overflow: fairseq counts no update and logs nothing). */
+enum { FSQ_UPDATE_NONE = 0, FSQ_UPDATE_APPLIED = 1, FSQ_UPDATE_SKIPPED = 2 };
+
+/* trainer_mixed.c. options: --fp16/--bf16 and the scaler's flags;
+ * setup (after the model is built, in f32): the master copies, then the
+ * model converted; slices: the next parameter's master value and gradient
+ * (offset advances over the flat buffers); scale_loss: the loss backward starts
+ * from; step: the update after the gradients are summed (*applied 0: an
+ * overflow skipped it); to_model: the masters rounded into the model;
+ * log: the meters' loss_scale. */
+fsq_status fsq_trainer_mixed_options(fsq_trainer *t);
+fsq_status fsq_trainer_mixed_setup(fsq_trainer *t);
+void fsq_trainer_mixed_slices(fsq_trainer *t, size_t numel, size_t *offset, float **value,
+                              float **grad);
+void fsq_trainer_mixed_free(fsq_trainer *t);
+fsq_tensor *fsq_trainer_mixed_scale_loss(fsq_trainer *t, fsq_tensor *loss);
+fsq_status fsq_trainer_mixed_step(fsq_trainer *t, const fsq_criterion_log *log, double *gnorm,
+                                  int *applied);
+void fsq_trainer_mixed_to_model(fsq_trainer *t);
+fsq_status fsq_trainer_mixed_log(fsq_trainer *t, fsq_meters *m);
 
 /* trainer_dist.c (all no-ops in a world of 1). Before each sub-batch's
  * forward: last says whether its backward synchronizes the gradients. */

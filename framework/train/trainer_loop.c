@@ -27,6 +27,7 @@ static fsq_status log_update(fsq_trainer *t, fsq_meters *m, const fsq_criterion_
   fsq_meters_log_scalar(m, "gnorm", gnorm, 1, 400, 3);
   if (t->clip_norm > 0)
     fsq_meters_log_scalar(m, "clip", gnorm > t->clip_norm ? 100.0 : 0.0, 1, 500, 1);
+  if ((st = fsq_trainer_mixed_log(t, m)) != FSQ_OK) return st;
   /* train_wall: a stopwatch summing the time spent in updates */
   return fsq_meters_add_time(m, "train_wall", wall, 800, 0);
 }
@@ -195,16 +196,17 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
     int updated = 0;
     st = fsq_trainer_update(t, t->train_iter, &log, &gnorm, &updated, &end_of_epoch);
     if (st != FSQ_OK) return st;
-    if (!updated) break;
+    if (updated == FSQ_UPDATE_NONE) break;
     double secs = fsq_time_now() - start;
     t->update_s += secs;
-    if ((st = log_update(t, t->inner, &log, gnorm, secs)) != FSQ_OK) return st;
-    if ((st = log_update(t, t->epoch_meters, &log, gnorm, secs)) != FSQ_OK) return st;
+    int applied = updated == FSQ_UPDATE_APPLIED; /* a skipped one logs nothing */
+    if (applied && (st = log_update(t, t->inner, &log, gnorm, secs)) != FSQ_OK) return st;
+    if (applied && (st = log_update(t, t->epoch_meters, &log, gnorm, secs)) != FSQ_OK) return st;
     int64_t epoch_pos;
     size_t index;
     fsq_epoch_iter_position(t->train_iter, &epoch_pos, &index);
     p.i = (int64_t)index - 1;
-    if (t->log_interval > 0 && t->num_updates % t->log_interval == 0) {
+    if (applied && t->log_interval > 0 && t->num_updates % t->log_interval == 0) {
       fsq_stat stats[MAX_STATS];
       size_t n = training_stats(t, t->inner, stats);
       fsq_progress_log(&p, stats, n, "train_inner", t->num_updates);

@@ -2,8 +2,8 @@
 # fairseq-train refuses what it cannot do with one line naming the flag or
 # the file and the reason, and a non-zero exit: an unknown flag, a missing
 # data directory, and a checkpoint_last that is truncated, has a flipped
-# byte, lacks a member, or belongs to another architecture; --fp16 and
-# --bf16 (no CUDA training path yet) and out-of-range loss scaler flags,
+# byte, lacks a member, or belongs to another architecture; --fp16 with
+# --bf16 and out-of-range loss scaler flags,
 # before anything is loaded or written; and --finetune-from-model starts
 # afresh from a model's parameters.
 set -eu
@@ -39,14 +39,12 @@ expect "unknown flag" "unrecognized arguments: --no-such-flag" \
   train "$tmp/bin" "$tmp/u" --no-such-flag 3
 expect "missing data" "$tmp/nowhere" train "$tmp/nowhere" "$tmp/m"
 
-# Half precision is not built yet: refused at start, in one line, with
+# Both half precisions at once: refused at start, in one line, with
 # nothing written to --save-dir.
-expect "--fp16" "error: --fp16: half-precision training is not built yet" \
-  train "$tmp/bin" "$tmp/fp16" --fp16
-[ "$(wc -l < "$tmp/err")" -eq 1 ] || { echo "FAIL: --fp16: more than one line:"; cat "$tmp/err"; fail=1; }
-[ ! -e "$tmp/fp16" ] || { echo "FAIL: --fp16: $tmp/fp16 was created"; fail=1; }
-expect "--bf16" "error: --bf16: half-precision training is not built yet" \
-  train "$tmp/bin" "$tmp/bf16" --bf16
+expect "--fp16 --bf16" "error: --fp16 and --bf16 cannot be used together" \
+  train "$tmp/bin" "$tmp/fp16" --fp16 --bf16
+[ "$(wc -l < "$tmp/err")" -eq 1 ] || { echo "FAIL: --fp16 --bf16: more than one line:"; cat "$tmp/err"; fail=1; }
+[ ! -e "$tmp/fp16" ] || { echo "FAIL: --fp16 --bf16: $tmp/fp16 was created"; fail=1; }
 # The device: contradicting flags, and a GPU asked for where there is none.
 expect "--cpu --device cuda" "error: --cpu and --device cuda contradict each other" \
   train "$tmp/bin" "$tmp/d1" --cpu --device cuda
