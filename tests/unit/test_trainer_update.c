@@ -9,140 +9,14 @@
  * --update-freq 1 (up to float rounding). */
 #include "fenced_backend.h"
 #include "fsq_test.h"
+#include "trainer_fixture.h"
 #include "checkpoint/fsq_checkpoint.h"
-#include "registry/fsq_registry.h"
-#include "train/trainer_internal.h"
 
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The corpus: N pairs; the first half short, the second long, so that the
- * two halves have different token counts (a per-sub-batch normalization
- * would weight them differently).
- *   source i: 2 + i % 4 (+ 4 in the second half) words, then </s>
- *   target i: 1 + i % 3 (+ 3 in the second half) words, then </s> */
-#define N 16
-#define WORDS 10
-
-static int64_t src_len(size_t i) { return 2 + (int64_t)(i % 4) + (i >= N / 2 ? 4 : 0) + 1; }
-static int64_t tgt_len(size_t i) { return 1 + (int64_t)(i % 3) + (i >= N / 2 ? 3 : 0) + 1; }
-
-static void write_dict(const char *dir, const char *lang) {
-  fsq_dictionary *d = fsq_dictionary_new();
-  char path[512], w[8];
-  for (int k = 0; k < WORDS; k++) {
-    snprintf(w, sizeof w, "%s%d", lang, k);
-    fsq_dictionary_add(d, w, strlen(w), 100 - k, 0);
-  }
-  snprintf(path, sizeof path, "%s/dict.%s.txt", dir, lang);
-  CU_ASSERT_EQUAL_FATAL(fsq_dictionary_save(d, path), FSQ_OK);
-  fsq_dictionary_free(d);
-}
-
-static void write_side(const char *dir, const char *split, const char *lang, int source) {
-  char bin[512], idx[512];
-  snprintf(bin, sizeof bin, "%s/%s.de-en.%s.bin", dir, split, lang);
-  snprintf(idx, sizeof idx, "%s/%s.de-en.%s.idx", dir, split, lang);
-  fsq_indexed_writer *w = NULL;
-  CU_ASSERT_EQUAL_FATAL(fsq_indexed_writer_open(bin, FSQ_IDX_UINT16, &w), FSQ_OK);
-  for (size_t i = 0; i < N; i++) {
-    int32_t ids[16];
-    int64_t len = source ? src_len(i) : tgt_len(i);
-    for (int64_t k = 0; k < len - 1; k++)
-      ids[k] = 4 + (int32_t)((i * 7 + (size_t)k * (source ? 3 : 5)) % WORDS);
-    ids[len - 1] = FSQ_DICT_EOS;
-    CU_ASSERT_EQUAL_FATAL(fsq_indexed_writer_add(w, ids, (size_t)len), FSQ_OK);
-  }
-  CU_ASSERT_EQUAL_FATAL(fsq_indexed_writer_finish(w, idx), FSQ_OK);
-}
-
-static char *make_data_dir(const char *tag, const char *split) {
-  char *dir = fsq_test_tempdir(tag);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-  write_dict(dir, "de");
-  write_dict(dir, "en");
-  write_side(dir, split, "de", 1);
-  write_side(dir, split, "en", 0);
-  return dir;
-}
-
-/* The options of fairseq-train that the trainer reads. */
-static const fsq_option program_options[] = {
-    {"seed", FSQ_OPT_INT, "1", "seed", NULL, NULL},
-    {"log-format", FSQ_OPT_STRING, "none", "log format", NULL, NULL},
-    {"task", FSQ_OPT_STRING, "translation", "task", NULL, NULL},
-    {"arch", FSQ_OPT_STRING, NULL, "model architecture", NULL, "a"},
-    {"criterion", FSQ_OPT_STRING, "label_smoothed_cross_entropy", "criterion", NULL, NULL},
-    {"optimizer", FSQ_OPT_STRING, "adam", "optimizer", NULL, NULL},
-    {"lr-scheduler", FSQ_OPT_STRING, "fixed", "learning rate scheduler", NULL, NULL},
-    {"max-tokens", FSQ_OPT_INT, NULL, "max tokens", NULL, NULL},
-    {"batch-size", FSQ_OPT_INT, NULL, "batch size", NULL, NULL},
-    {"required-batch-size-multiple", FSQ_OPT_INT, "1", "multiple", NULL, NULL},
-    {"train-subset", FSQ_OPT_STRING, "train", "training split", NULL, NULL},
-    {"update-freq", FSQ_OPT_INT, "1", "update every N batches", NULL, NULL},
-    {"clip-norm", FSQ_OPT_FLOAT, "0.0", "clip threshold of gradients", NULL, NULL},
-    {"lr", FSQ_OPT_STRING, "0.25", "learning rate", NULL, NULL},
-    FSQ_OPTION_END};
-
-static const fsq_config_selector selectors[] = {
-    {"task", FSQ_KIND_TASK},           {"arch", FSQ_KIND_MODEL},
-    {"criterion", FSQ_KIND_CRITERION}, {"optimizer", FSQ_KIND_OPTIMIZER},
-    {"lr-scheduler", FSQ_KIND_LR_SCHEDULER}, FSQ_SELECTOR_END};
-
-typedef struct run {
-  fsq_config config;
-  fsq_trainer *trainer;
-} run;
-
-/* Resolves "--flag value ..." as fairseq-train would, with data dir data,
- * and builds the trainer. */
-static void start_on(const char *data, const char *args, const fsq_kernels *backend, run *r) {
-  char buf[1024], *argv[64] = {"fairseq-train"}, *save = NULL;
-  int argc = 1;
-  snprintf(buf, sizeof buf, "%s", args);
-  for (char *w = strtok_r(buf, " ", &save); w != NULL && argc < 64; w = strtok_r(NULL, " ", &save))
-    argv[argc++] = w;
-  memset(r, 0, sizeof *r);
-  CU_ASSERT_EQUAL_FATAL(fsq_config_resolve("fairseq-train", program_options, selectors, argc, argv,
-                                           &r->config), FSQ_OK);
-  json_object_object_add(r->config.cfg, "data", json_object_new_string(data));
-  fsq_trainer_parts parts = {
-      r->config.chosen[FSQ_KIND_TASK]->component->ops,
-      r->config.chosen[FSQ_KIND_MODEL]->component->ops,
-      r->config.chosen[FSQ_KIND_CRITERION]->component->ops,
-      r->config.chosen[FSQ_KIND_OPTIMIZER]->component->ops,
-      r->config.chosen[FSQ_KIND_LR_SCHEDULER]->component->ops, backend};
-  fsq_status st = fsq_trainer_create(r->config.cfg, &parts, &r->trainer);
-  if (st != FSQ_OK) fprintf(stderr, "fsq_trainer_create: %s\n", fsq_error_message());
-  CU_ASSERT_EQUAL_FATAL(st, FSQ_OK);
-}
-
-static void start(const char *data, const char *args, run *r) { start_on(data, args, NULL, r); }
-
-static void finish(run *r) {
-  fsq_trainer_destroy(r->trainer);
-  fsq_config_free(&r->config);
-}
-
-/* An iterator over fixed batches of the training split, in this order
- * (shuffle off): batch b is indices[offsets[b] .. offsets[b+1]). The task
- * opens the split first (collate reads a loaded split). */
-static fsq_epoch_iter *fixed_batches(run *r, uint32_t *indices, size_t *offsets, size_t count) {
-  fsq_trainer *t = r->trainer;
-  fsq_epoch_iter *task_iter = NULL;
-  fsq_batch_spec spec = {.max_sentences = N, .required_batch_size_multiple = 1, .seed = 1,
-                         .num_shards = 1};
-  const char *split = fsq_cfg_string(t->cfg, "train_subset", "train");
-  CU_ASSERT_EQUAL_FATAL(t->parts.task->get_batch_iterator(t->task, split, &spec, &task_iter), FSQ_OK);
-  CU_ASSERT_EQUAL_FATAL(t->parts.task->dataset_size(t->task, split), N);
-  fsq_batches b = {indices, offsets, count};
-  fsq_epoch_iter *it = NULL;
-  CU_ASSERT_EQUAL_FATAL(fsq_epoch_iter_new(&b, 1, 0, 1, 0, &it), FSQ_OK);
-  return it;
-}
 
 /* The attention key biases (k_proj.bias) get a gradient that is zero in
  * exact arithmetic: adding a constant to every key adds q.b to every score
@@ -200,18 +74,6 @@ static comparison compare_params(const run *a, const run *b, const float *const 
   return c;
 }
 
-/* One update of r from it (the batches of update number `update`); it must
- * take place. */
-static void update_once(run *r, fsq_epoch_iter *it, int64_t update, fsq_criterion_log *log,
-                        double *gnorm) {
-  int updated = 0, end = 0;
-  CU_ASSERT_EQUAL_FATAL(fsq_epoch_iter_begin(it, update), FSQ_OK);
-  fsq_status st = fsq_trainer_update(r->trainer, it, log, gnorm, &updated, &end);
-  if (st != FSQ_OK) fprintf(stderr, "update %lld: %s\n", (long long)update, fsq_error_message());
-  CU_ASSERT_EQUAL_FATAL(st, FSQ_OK);
-  CU_ASSERT_EQUAL(updated, 1);
-}
-
 static float **copy_params(const fsq_params *p) {
   float **out = calloc(fsq_params_count(p), sizeof *out);
   for (size_t i = 0; i < fsq_params_count(p); i++) {
@@ -241,10 +103,10 @@ static void free_copy(float **copy, size_t n) {
  * largest element (see compare_params), key biases within their noise band;
  * the summed logs and the gradient norm to 1e-5. */
 static void test_update_freq_2_over_halves_equals_one_full_batch(void) {
-  char *dir = make_data_dir("upd-freq", "train");
+  char *dir = fixture_data_dir("upd-freq", "train");
   run full, halves;
-  start(dir, MODEL_ARGS "--update-freq 1", &full);
-  start(dir, MODEL_ARGS "--update-freq 2", &halves);
+  fixture_start(dir, MODEL_ARGS "--update-freq 1", &full);
+  fixture_start(dir, MODEL_ARGS "--update-freq 2", &halves);
   CU_ASSERT_EQUAL(full.trainer->update_freq, 1);
   CU_ASSERT_EQUAL(halves.trainer->update_freq, 2);
   /* the same seed builds the same initial parameters */
@@ -253,22 +115,22 @@ static void test_update_freq_2_over_halves_equals_one_full_batch(void) {
   comparison c = compare_params(&full, &halves, (const float *const *)initial, 1);
   CU_ASSERT_EQUAL(c.model, 0);
   CU_ASSERT_EQUAL(c.key_bias, 0);
-  uint32_t indices[N];
-  for (uint32_t i = 0; i < N; i++) indices[i] = i;
-  size_t one[] = {0, N}, two[] = {0, N / 2, N};
-  fsq_epoch_iter *it_full = fixed_batches(&full, indices, one, 1);
-  fsq_epoch_iter *it_halves = fixed_batches(&halves, indices, two, 2);
+  uint32_t indices[FIXTURE_N];
+  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
+  size_t one[] = {0, FIXTURE_N}, two[] = {0, FIXTURE_N / 2, FIXTURE_N};
+  fsq_epoch_iter *it_full = fixture_batches(&full, indices, one, 1);
+  fsq_epoch_iter *it_halves = fixture_batches(&halves, indices, two, 2);
   for (int64_t update = 1; update <= 3; update++) {
     fsq_criterion_log log_full, log_halves;
     double gnorm_full = 0, gnorm_halves = 0;
-    update_once(&full, it_full, update, &log_full, &gnorm_full);
-    update_once(&halves, it_halves, update, &log_halves, &gnorm_halves);
+    fixture_update_once(&full, it_full, update, &log_full, &gnorm_full);
+    fixture_update_once(&halves, it_halves, update, &log_halves, &gnorm_halves);
     CU_ASSERT_EQUAL(full.trainer->num_updates, update);
     CU_ASSERT_EQUAL(halves.trainer->num_updates, update);
     /* the logs are summed over the sub-batches */
     CU_ASSERT_EQUAL(log_halves.sample_size, log_full.sample_size);
     CU_ASSERT_EQUAL(log_halves.ntokens, log_full.ntokens);
-    CU_ASSERT_EQUAL(log_halves.nsentences, N);
+    CU_ASSERT_EQUAL(log_halves.nsentences, FIXTURE_N);
     CU_ASSERT_DOUBLE_EQUAL(log_halves.loss, log_full.loss, 1e-5 * log_full.loss);
     CU_ASSERT_DOUBLE_EQUAL(log_halves.nll_loss, log_full.nll_loss, 1e-5 * log_full.nll_loss);
     CU_ASSERT_DOUBLE_EQUAL(gnorm_halves, gnorm_full, 1e-5 * gnorm_full);
@@ -284,8 +146,8 @@ static void test_update_freq_2_over_halves_equals_one_full_batch(void) {
   free_copy(initial, n_params);
   fsq_epoch_iter_free(it_full);
   fsq_epoch_iter_free(it_halves);
-  finish(&full);
-  finish(&halves);
+  fixture_finish(&full);
+  fixture_finish(&halves);
   fsq_test_remove_tree(dir);
   free(dir);
 }
@@ -294,15 +156,15 @@ static void test_update_freq_2_over_halves_equals_one_full_batch(void) {
  * normalization would weight them by) are not equal, and an update over
  * one half alone goes elsewhere. */
 static void test_halves_alone_give_another_update(void) {
-  char *dir = make_data_dir("upd-half", "train");
+  char *dir = fixture_data_dir("upd-half", "train");
   run full, half;
-  start(dir, MODEL_ARGS "--update-freq 1", &full);
-  start(dir, MODEL_ARGS "--update-freq 1", &half);
-  uint32_t indices[N];
-  for (uint32_t i = 0; i < N; i++) indices[i] = i;
-  size_t one[] = {0, N}, first[] = {0, N / 2};
-  fsq_epoch_iter *it_full = fixed_batches(&full, indices, one, 1);
-  fsq_epoch_iter *it_half = fixed_batches(&half, indices, first, 1);
+  fixture_start(dir, MODEL_ARGS "--update-freq 1", &full);
+  fixture_start(dir, MODEL_ARGS "--update-freq 1", &half);
+  uint32_t indices[FIXTURE_N];
+  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
+  size_t one[] = {0, FIXTURE_N}, first[] = {0, FIXTURE_N / 2};
+  fsq_epoch_iter *it_full = fixture_batches(&full, indices, one, 1);
+  fsq_epoch_iter *it_half = fixture_batches(&half, indices, first, 1);
   fsq_criterion_log log_full, log_half;
   double gnorm = 0;
   int updated = 0, end = 0;
@@ -319,21 +181,21 @@ static void test_halves_alone_give_another_update(void) {
   free_copy(initial, fsq_params_count(half.trainer->params));
   fsq_epoch_iter_free(it_full);
   fsq_epoch_iter_free(it_half);
-  finish(&full);
-  finish(&half);
+  fixture_finish(&full);
+  fixture_finish(&half);
   fsq_test_remove_tree(dir);
   free(dir);
 }
 
 /* --train-subset: the update collates from the split the batches are of. */
 static void test_update_reads_the_train_subset(void) {
-  char *dir = make_data_dir("upd-subset", "train2");
+  char *dir = fixture_data_dir("upd-subset", "train2");
   run r;
-  start(dir, MODEL_ARGS "--train-subset train2", &r);
-  uint32_t indices[N];
-  for (uint32_t i = 0; i < N; i++) indices[i] = i;
-  size_t one[] = {0, N};
-  fsq_epoch_iter *it = fixed_batches(&r, indices, one, 1);
+  fixture_start(dir, MODEL_ARGS "--train-subset train2", &r);
+  uint32_t indices[FIXTURE_N];
+  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
+  size_t one[] = {0, FIXTURE_N};
+  fsq_epoch_iter *it = fixture_batches(&r, indices, one, 1);
   fsq_criterion_log log;
   double gnorm = 0;
   int updated = 0, end = 0;
@@ -342,28 +204,11 @@ static void test_update_reads_the_train_subset(void) {
   if (st != FSQ_OK) fprintf(stderr, "fsq_trainer_update: %s\n", fsq_error_message());
   CU_ASSERT_EQUAL(st, FSQ_OK);
   CU_ASSERT_EQUAL(updated, 1);
-  CU_ASSERT_EQUAL(log.nsentences, N);
+  CU_ASSERT_EQUAL(log.nsentences, FIXTURE_N);
   fsq_epoch_iter_free(it);
-  finish(&r);
+  fixture_finish(&r);
   fsq_test_remove_tree(dir);
   free(dir);
-}
-
-/* How many parameters of the device run dev differ in any bit from the CPU
- * run's (read back through the backend). */
-static size_t params_differing(const run *cpu, const run *dev) {
-  const fsq_params *pc = cpu->trainer->params, *pd = dev->trainer->params;
-  CU_ASSERT_EQUAL_FATAL(fsq_params_count(pc), fsq_params_count(pd));
-  size_t differ = 0;
-  for (size_t i = 0; i < fsq_params_count(pc); i++) {
-    const fsq_tensor *a = fsq_params_at(pc, i), *b = fsq_params_at(pd, i);
-    size_t bytes = (size_t)fsq_numel(a) * sizeof(float);
-    float *host = malloc(bytes);
-    CU_ASSERT_EQUAL(fsq_download(dev->trainer->ctx, b, host), FSQ_OK);
-    differ += memcmp(a->data, host, bytes) != 0;
-    free(host);
-  }
-  return differ;
 }
 
 /* Three updates of --update-freq 2 with dropout, clipping and
@@ -377,30 +222,30 @@ static void test_training_on_a_fenced_device_equals_the_cpu(void) {
   const fsq_kernels *dev = fsq_test_fenced_kernels();
   CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
   size_t live = fsq_test_fenced_live();
-  char *dir = make_data_dir("fenced", "train");
+  char *dir = fixture_data_dir("fenced", "train");
   static const char *const args =
       "--arch transformer_tiny --encoder-embed-dim 16 --encoder-ffn-embed-dim 32 "
       "--decoder-embed-dim 16 --decoder-ffn-embed-dim 32 --dropout 0.1 --label-smoothing 0.1 "
       "--report-accuracy --batch-size 16 --lr 0.001 --adam-betas (0.9,0.98) --clip-norm 0.5 "
       "--seed 3 --update-freq 2";
   run cpu, fenced;
-  start_on(dir, args, NULL, &cpu);
-  start_on(dir, args, dev, &fenced);
-  uint32_t indices[N];
-  for (uint32_t i = 0; i < N; i++) indices[i] = i;
-  size_t two[] = {0, N / 2, N};
-  fsq_epoch_iter *it_cpu = fixed_batches(&cpu, indices, two, 2);
-  fsq_epoch_iter *it_dev = fixed_batches(&fenced, indices, two, 2);
+  fixture_start_on(dir, args, NULL, &cpu);
+  fixture_start_on(dir, args, dev, &fenced);
+  uint32_t indices[FIXTURE_N];
+  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
+  size_t two[] = {0, FIXTURE_N / 2, FIXTURE_N};
+  fsq_epoch_iter *it_cpu = fixture_batches(&cpu, indices, two, 2);
+  fsq_epoch_iter *it_dev = fixture_batches(&fenced, indices, two, 2);
   for (int64_t update = 1; update <= 3; update++) {
     fsq_criterion_log log_cpu, log_dev;
     double gnorm_cpu = 0, gnorm_dev = 0;
-    update_once(&cpu, it_cpu, update, &log_cpu, &gnorm_cpu);
-    update_once(&fenced, it_dev, update, &log_dev, &gnorm_dev);
+    fixture_update_once(&cpu, it_cpu, update, &log_cpu, &gnorm_cpu);
+    fixture_update_once(&fenced, it_dev, update, &log_dev, &gnorm_dev);
     CU_ASSERT(log_cpu.total > 0 && log_cpu.loss > 0 && gnorm_cpu > 0.5); /* clipped */
     CU_ASSERT_EQUAL(memcmp(&log_cpu, &log_dev, sizeof log_cpu), 0);
     CU_ASSERT_EQUAL(memcmp(&gnorm_cpu, &gnorm_dev, sizeof gnorm_cpu), 0);
   }
-  CU_ASSERT_EQUAL(params_differing(&cpu, &fenced), 0);
+  CU_ASSERT_EQUAL(fixture_params_differing(&cpu, &fenced), 0);
   /* checkpoints: the device's (host copies of its parameters and Adam
    * state) equal the CPU's record for record, and restore onto a fresh
    * device trainer */
@@ -429,17 +274,17 @@ static void test_training_on_a_fenced_device_equals_the_cpu(void) {
     }
   }
   run again;
-  start_on(dir, args, dev, &again);
+  fixture_start_on(dir, args, dev, &again);
   CU_ASSERT_EQUAL_FATAL(fsq_trainer_restore(again.trainer, saved[1]), FSQ_OK);
   CU_ASSERT_EQUAL(again.trainer->num_updates, 3);
-  CU_ASSERT_EQUAL(params_differing(&cpu, &again), 0);
-  finish(&again);
+  CU_ASSERT_EQUAL(fixture_params_differing(&cpu, &again), 0);
+  fixture_finish(&again);
   fsq_state_free(saved[0]);
   fsq_state_free(saved[1]);
   fsq_epoch_iter_free(it_cpu);
   fsq_epoch_iter_free(it_dev);
-  finish(&cpu);
-  finish(&fenced);
+  fixture_finish(&cpu);
+  fixture_finish(&fenced);
   CU_ASSERT_EQUAL(fsq_test_fenced_live(), live); /* parameters, state, arenas: all freed */
   fsq_test_remove_tree(dir);
   free(dir);
