@@ -18,13 +18,16 @@ fsq_train_HEADERS = framework/train/fsq_lr_scheduler.h framework/train/fsq_meter
 	framework/train/fsq_trainer.h framework/train/fsq_loss_scaler.h
 
 FSQ_TRAIN_TESTS = tests/unit/test_grads tests/unit/test_loss_scaler tests/unit/test_lr_schedulers \
-	tests/unit/test_meters tests/unit/test_optim_adam tests/unit/test_trainer_update
+	tests/unit/test_meters tests/unit/test_optim_adam tests/unit/test_trainer_update \
+	tests/unit/test_trainer_mixed
 if HAVE_CUNIT
 check_PROGRAMS += $(FSQ_TRAIN_TESTS)
 TESTS += $(FSQ_TRAIN_TESTS)
-# trains on the test memory fence too (a device the host cannot touch)
-tests_unit_test_trainer_update_SOURCES = tests/unit/test_trainer_update.c \
+# both train on the test memory fence too (a device the host cannot touch)
+FSQ_TRAINER_FIXTURE = tests/unit/trainer_fixture.c tests/unit/trainer_fixture.h \
 	tests/unit/fenced_backend.c tests/unit/fenced_backend.h
+tests_unit_test_trainer_update_SOURCES = tests/unit/test_trainer_update.c $(FSQ_TRAINER_FIXTURE)
+tests_unit_test_trainer_mixed_SOURCES = tests/unit/test_trainer_mixed.c $(FSQ_TRAINER_FIXTURE)
 endif
 EXTRA_DIST += tests/fixtures/optim/adam_steps.txt scripts/fixtures/make_optim_fixtures.py
 
