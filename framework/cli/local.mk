@@ -46,6 +46,9 @@ EXTRA_DIST += tests/e2e/test_train_toy.sh tests/e2e/test_train_errors.sh tests/e
 # decoding a GPU-trained checkpoint on both
 TESTS += tests/e2e/test_train_cuda.sh tests/e2e/test_generate_cuda.sh
 EXTRA_DIST += tests/e2e/test_train_cuda.sh tests/e2e/test_generate_cuda.sh
+# --fp16 and --bf16 on the CPU's 16-bit kernels against f32, and resume
+TESTS += tests/e2e/test_train_mixed.sh
+EXTRA_DIST += tests/e2e/test_train_mixed.sh tests/e2e/toy_data.sh
 
 bin_PROGRAMS += fairseq-generate
 fairseq_generate_SOURCES = framework/cli/fairseq_generate.c framework/cli/cli_text.c \
