@@ -82,11 +82,8 @@ static void follows_f32(const char *flag) {
   CU_ASSERT_EQUAL_FATAL(n, n2);
   CU_ASSERT_EQUAL(memcmp(f32_0, half_0, n * sizeof *f32_0), 0); /* masters: the f32 init */
   CU_ASSERT_EQUAL(params_not_rounded_masters(&half), 0);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t one[] = {0, FIXTURE_N};
-  fsq_epoch_iter *it_f32 = fixture_batches(&f32, indices, one, 1);
-  fsq_epoch_iter *it_half = fixture_batches(&half, indices, one, 1);
+  fsq_epoch_iter *it_f32 = fixture_in_order(&f32, 1, 1);
+  fsq_epoch_iter *it_half = fixture_in_order(&half, 1, 1);
   for (int64_t update = 1; update <= 3; update++) {
     fsq_criterion_log log_f32, log_half;
     double gnorm_f32 = 0, gnorm_half = 0;
@@ -136,10 +133,7 @@ static void test_fp16_overflow_skips_the_update_and_halves_the_scale(void) {
   char *dir = fixture_data_dir("mixed-overflow", "train");
   run r;
   fixture_start(dir, MIXED_ARGS "--fp16 --fp16-init-scale 1073741824", &r);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t one[] = {0, FIXTURE_N};
-  fsq_epoch_iter *it = fixture_batches(&r, indices, one, 1);
+  fsq_epoch_iter *it = fixture_in_order(&r, 1, 1);
   size_t n;
   float *initial = values_of(&r, &n);
   fsq_status st;
@@ -178,10 +172,7 @@ static void test_fp16_stops_at_the_minimum_loss_scale(void) {
   char *dir = fixture_data_dir("mixed-minimum", "train");
   run r;
   fixture_start(dir, MIXED_ARGS "--fp16 --fp16-init-scale 1048576 --min-loss-scale 600000", &r);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t one[] = {0, FIXTURE_N};
-  fsq_epoch_iter *it = fixture_batches(&r, indices, one, 1);
+  fsq_epoch_iter *it = fixture_in_order(&r, 1, 1);
   fsq_status st;
   attempt(&r, it, 1, &st);
   CU_ASSERT_NOT_EQUAL(st, FSQ_OK);
@@ -257,11 +248,8 @@ static void on_a_fenced_device(const char *flag) {
   run cpu, fenced, again;
   fixture_start_on(dir, args, NULL, &cpu);
   fixture_start_on(dir, args, dev, &fenced);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t two[] = {0, FIXTURE_N / 2, FIXTURE_N};
-  fsq_epoch_iter *it_cpu = fixture_batches(&cpu, indices, two, 2);
-  fsq_epoch_iter *it_dev = fixture_batches(&fenced, indices, two, 2);
+  fsq_epoch_iter *it_cpu = fixture_in_order(&cpu, 2, 2);
+  fsq_epoch_iter *it_dev = fixture_in_order(&fenced, 2, 2);
   for (int64_t update = 1; update <= 3; update++) {
     fsq_criterion_log log_cpu, log_dev;
     double gnorm_cpu = 0, gnorm_dev = 0;

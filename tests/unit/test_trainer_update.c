@@ -115,11 +115,8 @@ static void test_update_freq_2_over_halves_equals_one_full_batch(void) {
   comparison c = compare_params(&full, &halves, (const float *const *)initial, 1);
   CU_ASSERT_EQUAL(c.model, 0);
   CU_ASSERT_EQUAL(c.key_bias, 0);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t one[] = {0, FIXTURE_N}, two[] = {0, FIXTURE_N / 2, FIXTURE_N};
-  fsq_epoch_iter *it_full = fixture_batches(&full, indices, one, 1);
-  fsq_epoch_iter *it_halves = fixture_batches(&halves, indices, two, 2);
+  fsq_epoch_iter *it_full = fixture_in_order(&full, 1, 1);
+  fsq_epoch_iter *it_halves = fixture_in_order(&halves, 2, 2);
   for (int64_t update = 1; update <= 3; update++) {
     fsq_criterion_log log_full, log_halves;
     double gnorm_full = 0, gnorm_halves = 0;
@@ -160,11 +157,8 @@ static void test_halves_alone_give_another_update(void) {
   run full, half;
   fixture_start(dir, MODEL_ARGS "--update-freq 1", &full);
   fixture_start(dir, MODEL_ARGS "--update-freq 1", &half);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t one[] = {0, FIXTURE_N}, first[] = {0, FIXTURE_N / 2};
-  fsq_epoch_iter *it_full = fixture_batches(&full, indices, one, 1);
-  fsq_epoch_iter *it_half = fixture_batches(&half, indices, first, 1);
+  fsq_epoch_iter *it_full = fixture_in_order(&full, 1, 1);
+  fsq_epoch_iter *it_half = fixture_in_order(&half, 2, 1);
   fsq_criterion_log log_full, log_half;
   double gnorm = 0;
   int updated = 0, end = 0;
@@ -192,10 +186,7 @@ static void test_update_reads_the_train_subset(void) {
   char *dir = fixture_data_dir("upd-subset", "train2");
   run r;
   fixture_start(dir, MODEL_ARGS "--train-subset train2", &r);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t one[] = {0, FIXTURE_N};
-  fsq_epoch_iter *it = fixture_batches(&r, indices, one, 1);
+  fsq_epoch_iter *it = fixture_in_order(&r, 1, 1);
   fsq_criterion_log log;
   double gnorm = 0;
   int updated = 0, end = 0;
@@ -231,11 +222,8 @@ static void test_training_on_a_fenced_device_equals_the_cpu(void) {
   run cpu, fenced;
   fixture_start_on(dir, args, NULL, &cpu);
   fixture_start_on(dir, args, dev, &fenced);
-  uint32_t indices[FIXTURE_N];
-  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
-  size_t two[] = {0, FIXTURE_N / 2, FIXTURE_N};
-  fsq_epoch_iter *it_cpu = fixture_batches(&cpu, indices, two, 2);
-  fsq_epoch_iter *it_dev = fixture_batches(&fenced, indices, two, 2);
+  fsq_epoch_iter *it_cpu = fixture_in_order(&cpu, 2, 2);
+  fsq_epoch_iter *it_dev = fixture_in_order(&fenced, 2, 2);
   for (int64_t update = 1; update <= 3; update++) {
     fsq_criterion_log log_cpu, log_dev;
     double gnorm_cpu = 0, gnorm_dev = 0;

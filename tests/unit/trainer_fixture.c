@@ -116,10 +116,10 @@ void fixture_finish(run *r) {
   fsq_config_free(&r->config);
 }
 
-/* An iterator over fixed batches of the training split, in this order
- * (shuffle off): batch b is indices[offsets[b] .. offsets[b+1]). The task
- * opens the split first (collate reads a loaded split). */
-fsq_epoch_iter *fixture_batches(run *r, uint32_t *indices, size_t *offsets, size_t count) {
+/* An iterator over the training split's sentences in order (shuffle off),
+ * cut into `parts` batches of equal size, of which the first `taken` make
+ * the epoch. The task opens the split first (collate reads a loaded split). */
+fsq_epoch_iter *fixture_in_order(run *r, size_t parts, size_t taken) {
   fsq_trainer *t = r->trainer;
   fsq_epoch_iter *task_iter = NULL;
   fsq_batch_spec spec = {.max_sentences = FIXTURE_N, .required_batch_size_multiple = 1, .seed = 1,
@@ -127,7 +127,11 @@ fsq_epoch_iter *fixture_batches(run *r, uint32_t *indices, size_t *offsets, size
   const char *split = fsq_cfg_string(t->cfg, "train_subset", "train");
   CU_ASSERT_EQUAL_FATAL(t->parts.task->get_batch_iterator(t->task, split, &spec, &task_iter), FSQ_OK);
   CU_ASSERT_EQUAL_FATAL(t->parts.task->dataset_size(t->task, split), FIXTURE_N);
-  fsq_batches b = {indices, offsets, count};
+  CU_ASSERT_FATAL(parts >= 1 && parts <= 2 && taken >= 1 && taken <= parts);
+  uint32_t indices[FIXTURE_N];
+  for (uint32_t i = 0; i < FIXTURE_N; i++) indices[i] = i;
+  size_t offsets[3] = {0, FIXTURE_N / parts, FIXTURE_N};
+  fsq_batches b = {indices, offsets, taken};
   fsq_epoch_iter *it = NULL;
   CU_ASSERT_EQUAL_FATAL(fsq_epoch_iter_new(&b, 1, 0, 1, 0, &it), FSQ_OK);
   return it;

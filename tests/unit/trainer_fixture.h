@@ -23,9 +23,9 @@ char *fixture_data_dir(const char *tag, const char *split);
 void fixture_start_on(const char *data, const char *args, const fsq_kernels *backend, run *r);
 void fixture_start(const char *data, const char *args, run *r);
 void fixture_finish(run *r);
-/* An iterator over fixed batches of the training split, in this order:
- * batch b is indices[offsets[b] .. offsets[b+1]). */
-fsq_epoch_iter *fixture_batches(run *r, uint32_t *indices, size_t *offsets, size_t count);
+/* The training split's sentences in order, cut into `parts` (1 or 2)
+ * equal batches, of which the first `taken` make the epoch. */
+fsq_epoch_iter *fixture_in_order(run *r, size_t parts, size_t taken);
 /* One update of r from it (the batches of update number `update`); it must
  * be applied. */
 void fixture_update_once(run *r, fsq_epoch_iter *it, int64_t update, fsq_criterion_log *log,
