@@ -1,7 +1,8 @@
 /* trainer_dist.c: the trainer's data-parallel side. Gradients are summed
  * across ranks in buckets while backward still runs: autograd's grad-ready
  * hook marks each parameter's gradient in the reducer as soon as it is
- * final, and a full bucket starts its all-reduce at once. */
+ * final, and a full bucket starts its all-reduce at once. (A 16-bit model's
+ * f32 gradients are summed after backward instead: trainer_mixed.c.) */
 #include "train/trainer_internal.h"
 
 #include <math.h>
@@ -39,12 +40,9 @@ fsq_status fsq_trainer_set_dist(fsq_trainer *t, fsq_dist *dist, size_t bucket_ca
                      "distributed training on %s: gradients are all-reduced over MPI from host "
                      "memory, and the NCCL path for device memory is not built yet; train on "
                      "one GPU, or on the CPU with --cpu", t->k->name);
-  if (t->master)
-    return fsq_error(FSQ_ERR_UNSUPPORTED,
-                     "--%s with %d processes: the buckets sum f32 gradients as backward "
-                     "finishes them, and a 16-bit model's reach f32 only after backward; "
-                     "train --%s in one process", t->precision == FSQ_F16 ? "fp16" : "bf16",
-                     t->world, t->precision == FSQ_F16 ? "fp16" : "bf16");
+  /* A 16-bit model's gradients reach f32 only after backward: its masters
+   * are summed then, in one all-reduce (trainer_mixed.c), not in buckets. */
+  if (t->master) return fsq_trainer_mixed_set_world(t);
   /* Buckets in the order backward finishes gradients: roughly the reverse
    * of the parameters' creation order (the output layers first). */
   size_t n = t->n_params;
@@ -85,10 +83,13 @@ fsq_status fsq_trainer_sum_log(fsq_trainer *t, fsq_criterion_log *log) {
  * loss path) is marked now, then every bucket is waited for. */
 fsq_status fsq_trainer_dist_sync(fsq_trainer *t, fsq_criterion_log *log) {
   double since = fsq_time_now();
-  fsq_reducer_set_sync(t->reducer, 1);
-  t->posted_in_backward += fsq_reducer_buckets_posted(t->reducer);
-  fsq_status st = fsq_reducer_mark_rest(t->reducer);
-  if (st == FSQ_OK) st = fsq_reducer_wait(t->reducer, 0);
+  fsq_status st = FSQ_OK;
+  if (t->reducer != NULL) { /* else a 16-bit model: its step sums the masters */
+    fsq_reducer_set_sync(t->reducer, 1);
+    t->posted_in_backward += fsq_reducer_buckets_posted(t->reducer);
+    st = fsq_reducer_mark_rest(t->reducer);
+    if (st == FSQ_OK) st = fsq_reducer_wait(t->reducer, 0);
+  }
   if (st == FSQ_OK) st = fsq_trainer_sum_log(t, log);
   t->comm_wait_s += fsq_time_now() - since;
   return st;

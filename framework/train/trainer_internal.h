@@ -26,6 +26,7 @@ struct fsq_trainer {
    * memory (NULL in f32); the loss scaler of --fp16 */
   fsq_dtype precision;
   float *master, *master_grad;
+  size_t master_numel; /* of each flat buffer, the slices' padding included */
   int has_scaler;
   fsq_loss_scaler scaler;
   fsq_grad_buffer *grads; /* [n_params] */
@@ -86,6 +87,8 @@ enum { FSQ_UPDATE_NONE = 0, FSQ_UPDATE_APPLIED = 1, FSQ_UPDATE_SKIPPED = 2 };
  * log: the meters' loss_scale. */
 fsq_status fsq_trainer_mixed_options(fsq_trainer *t);
 fsq_status fsq_trainer_mixed_setup(fsq_trainer *t);
+/* After fsq_trainer_set_dist made a world of several ranks. */
+fsq_status fsq_trainer_mixed_set_world(fsq_trainer *t);
 void fsq_trainer_mixed_slices(fsq_trainer *t, size_t numel, size_t *offset, float **value,
                               float **grad);
 void fsq_trainer_mixed_free(fsq_trainer *t);

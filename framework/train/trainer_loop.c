@@ -237,11 +237,14 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
  * are initialized with the same seed everywhere (or restored from the same
  * checkpoint), and this makes sure. */
 static fsq_status broadcast_params(fsq_trainer *t) {
-  for (size_t i = 0; t->world > 1 && i < t->n_params; i++) {
-    fsq_tensor *p = fsq_params_at(t->params, i);
-    fsq_status st = fsq_dist_broadcast(t->dist, p->data, (size_t)fsq_numel(p) * sizeof(float), 0);
+  if (t->world == 1) return FSQ_OK;
+  /* the f32 values: a 16-bit model's masters, rounded into it after */
+  for (size_t i = 0; i < t->n_params; i++) {
+    fsq_status st = fsq_dist_broadcast(t->dist, t->oparams[i].value,
+                                       t->oparams[i].numel * sizeof(float), 0);
     if (st != FSQ_OK) return st;
   }
+  fsq_trainer_mixed_to_model(t);
   return FSQ_OK;
 }
 

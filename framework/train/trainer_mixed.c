@@ -7,7 +7,9 @@
  * sample size), the step applied to the masters, and the masters rounded
  * back into the model. --fp16 scales the loss (fsq_loss_scaler); an update
  * whose gradient norm overflows is skipped. --bf16 has f32's range and no
- * scaler, as fairseq. */
+ * scaler, as fairseq. With several ranks the f32 gradients are summed in
+ * one all-reduce of the flat buffer after backward (fairseq's DDP sums the
+ * 16-bit ones while backward runs; summing in f32 rounds less). */
 #include "train/trainer_internal.h"
 
 #include <json-c/json.h>
@@ -41,6 +43,7 @@ fsq_status fsq_trainer_mixed_setup(fsq_trainer *t) {
       return fsq_error(FSQ_ERR_UNSUPPORTED, "parameter %s: training needs f32 with a gradient", p->name);
     total += padded((size_t)fsq_numel(p));
   }
+  t->master_numel = total;
   size_t bytes = (total ? total : 16) * sizeof(float);
   t->master = t->k->mem_alloc(bytes);
   t->master_grad = t->k->mem_alloc(bytes);
@@ -62,6 +65,14 @@ void fsq_trainer_mixed_slices(fsq_trainer *t, size_t numel, size_t *offset, floa
   *value = t->master + *offset;
   *grad = t->master_grad + *offset;
   *offset += padded(numel);
+}
+
+fsq_status fsq_trainer_mixed_set_world(fsq_trainer *t) {
+  if (!t->has_scaler) return FSQ_OK;
+  /* fairseq's default window shrinks with the number of ranks */
+  fsq_loss_scaler_options o;
+  fsq_status st = fsq_loss_scaler_options_from_config(t->cfg, t->world, &o);
+  return st == FSQ_OK ? fsq_loss_scaler_init(&t->scaler, &o) : st;
 }
 
 void fsq_trainer_mixed_free(fsq_trainer *t) {
@@ -107,9 +118,17 @@ fsq_status fsq_trainer_mixed_step(fsq_trainer *t, const fsq_criterion_log *log, 
   *applied = 0;
   grads_to_master(t);
   fsq_params_zero_grad(t->params);
+  if (t->world > 1) { /* the masters' gradients summed over the ranks, in f32 */
+    double since = fsq_time_now();
+    fsq_status st = fsq_dist_allreduce_f32(t->dist, t->master_grad, t->master_numel);
+    t->comm_wait_s += fsq_time_now() - since;
+    if (st != FSQ_OK) return st;
+  }
   double factor = t->has_scaler ? 1.0 / t->scaler.loss_scale : 1.0;
   if (log->sample_size > 0) factor /= log->sample_size;
   *gnorm = clipped_norm(t, &factor);
+  fsq_status cst = fsq_trainer_dist_check_gnorm(t, gnorm);
+  if (cst != FSQ_OK) return cst;
   if (t->has_scaler) {
     int overflow = 0;
     fsq_status st = fsq_loss_scaler_check_overflow(&t->scaler, *gnorm, t->num_updates + 1, &overflow);

@@ -11,7 +11,8 @@
 #      --update-freq 2 ends as (a); a position 2 ranks cannot continue from
 #      is refused with a clear message;
 #  (c) a rank killed (SIGKILL) or stopped (SIGSTOP) mid-training makes the
-#      job exit non-zero within --heartbeat-timeout, naming the rank.
+#      job exit non-zero within --heartbeat-timeout, naming the rank;
+#  (d) --bf16 on 2 ranks follows 1 rank with --update-freq 2.
 # Skips (77) without MPI or mpirun.
 set -u
 : "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
@@ -170,6 +171,28 @@ run "$tmp/o2.log" "$mpi $(train "$tmp/o" 6)"
 grep -q "checkpoint saved by 1 rank(s) in the middle of epoch 1, after 3 batches of its list: 2 ranks cannot continue there" "$tmp/o2.log" ||
   { cat "$tmp/o2.log"; echo "FAIL: (b) no clear refusal"; fail=1; }
 [ "$fail" -eq 0 ] && echo "ok (b) resume: 2 ranks exact, 2 -> 1 rank as (a), 1 -> 2 ranks mid-shard refused"
+
+# (d) --bf16: 2 ranks sum their f32 master gradients after backward; 1 rank
+# with --update-freq 2 adds the two sub-batches' gradients in bf16 first, so
+# the runs agree to bf16's precision (unit roundoff 0.2 %), not bit for bit:
+# each update's loss, nll_loss and gradient norm within 1 %.
+run "$tmp/bf1.log" "$(train "$tmp/bf1" 6 --update-freq 2 --bf16)"
+must "$tmp/bf1.log" "1 rank --bf16"
+run "$tmp/bf2.log" "$mpi $(train "$tmp/bf2" 6 --bf16)"
+must "$tmp/bf2.log" "2 ranks --bf16"
+losses "$tmp/bf1.log" > "$tmp/bf1.loss"
+losses "$tmp/bf2.log" > "$tmp/bf2.loss"
+if [ "$(wc -l < "$tmp/bf1.loss")" -eq 6 ] && paste -d ' ' "$tmp/bf1.loss" "$tmp/bf2.loss" | awk '
+    function v(s) { sub(/^[a-z_]+=/, "", s); sub(/,$/, "", s); return s + 0 }
+    function rel(a, b) { d = (a - b) / b; return d < 0 ? -d : d }
+    { n = NF / 2
+      for (i = 1; i <= n; i++) if ($i ~ /^(loss|nll_loss|gnorm)=/) {
+        r = rel(v($i), v($(i + n))); if (r > worst) worst = r } }
+    END { printf "(d) largest difference of loss, nll_loss, gnorm: %.4f\n", worst; exit worst > 0.01 }'; then
+  echo "ok (d) --bf16: 2 ranks follow 1 rank --update-freq 2"
+else
+  diff "$tmp/bf1.loss" "$tmp/bf2.loss"; echo "FAIL: (d) --bf16 2 ranks leave 1 rank x 2"; fail=1
+fi
 
 # (c) A rank dies or stops in the middle of training.
 # rank_pid RANK: the pid of that rank, a child of mpirun (Open MPI sets
