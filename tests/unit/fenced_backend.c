@@ -1,10 +1,15 @@
 /* fenced_backend.c: see fenced_backend.h. Allocation is a bump pointer over
  * one reserved region (never reused: tests are short), page-aligned so that
- * nothing of the host shares a page with device data. */
+ * nothing of the host shares a page with device data. A freed block's pages
+ * are given back to the kernel (MADV_DONTNEED): the fence is an mprotect of
+ * the whole region around every kernel call, and its cost follows the
+ * pages still mapped, so freed blocks would otherwise make every later call
+ * of a long test slower. */
 #include "fenced_backend.h"
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -13,6 +18,7 @@
 
 static unsigned char *region;
 static size_t region_top; /* bytes handed out, page-rounded */
+static uint32_t *block_pages; /* [REGION_BYTES / PAGE]: a block's pages, by its first page */
 static size_t live;
 static int open_depth;
 static const fsq_kernels *cpu;
@@ -32,13 +38,18 @@ static void *mem_alloc(size_t bytes) {
   if (size == 0) size = PAGE;
   if (size > REGION_BYTES - region_top) return NULL;
   void *p = region + region_top;
+  block_pages[region_top / PAGE] = (uint32_t)(size / PAGE);
   region_top += size;
   live++;
   return p;
 }
 
 static void mem_free(void *p) {
-  if (p) live--;
+  if (p == NULL) return;
+  live--;
+  size_t first = (size_t)((unsigned char *)p - region) / PAGE;
+  madvise(p, (size_t)block_pages[first] * PAGE, MADV_DONTNEED); /* never reused */
+  block_pages[first] = 0;
 }
 
 static void mem_zero(void *p, size_t bytes) {
@@ -174,6 +185,11 @@ static void init(void) {
   void *r = mmap(NULL, REGION_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                  -1, 0);
   if (r == MAP_FAILED) return;
+  block_pages = calloc(REGION_BYTES / PAGE, sizeof *block_pages);
+  if (block_pages == NULL) {
+    munmap(r, REGION_BYTES);
+    return;
+  }
   region = r;
   cpu = fsq_kernels_cpu();
   fenced = *cpu;
