@@ -1080,9 +1080,13 @@ static fsq_status sample_in_ctx(fsq_generator *g, const fsq_sample *in, fsq_samp
 }
 
 /* Model i's logits: [B, T, V] f32 (checked) where the host reads them:
- * the arena tensor on the host, one download into ref_logits on a device. */
+ * the arena tensor on the host, one download into ref_logits on a device.
+ * A 16-bit model's logits are widened first, where they are (fairseq's
+ * log_softmax(logits.float())). */
 static const float *logits_on_host(fsq_generator *g, int i, fsq_tensor *logits, int64_t B,
                                    int64_t T, fsq_status *st) {
+  if (logits != NULL && (logits->dtype == FSQ_F16 || logits->dtype == FSQ_BF16))
+    logits = fsq_cast(g->ctx, logits, FSQ_F32);
   if (logits != NULL) logits = fsq_contiguous(g->ctx, logits);
   if (logits == NULL) {
     *st = fsq_ctx_status(g->ctx) != FSQ_OK ? fsq_ctx_status(g->ctx) : fsq_error_code();

@@ -62,18 +62,24 @@ static int check_input(const fsq_nn_mha *m, const fsq_tensor *x, int64_t dim, co
   return 1;
 }
 
-/* Appends kh, vh: [B, H, L, Dh] to the cache at position st->len. */
+/* Appends kh, vh: [B, H, L, Dh] (the cache's dtype) to the cache at
+ * position st->len. */
 static fsq_status cache_append(fsq_ctx *ctx, fsq_nn_mha_state *st, fsq_tensor *kh,
                                fsq_tensor *vh) {
+  if (kh->dtype != st->dtype || vh->dtype != st->dtype)
+    return fsq_error(FSQ_ERR_INVALID,
+                     "attention cache of %s values, the step's keys and values are %s "
+                     "(parameters converted after the cache was made?)",
+                     fsq_dtype_name(st->dtype), fsq_dtype_name(kh->dtype));
   int64_t len = kh->shape[2];
   fsq_status s = fsq_nn_mha_state_reserve(st, st->len + len);
   if (s != FSQ_OK) return s;
   int64_t dst_stride[4] = {st->num_heads * st->cap * st->head_dim, st->cap * st->head_dim,
                            st->head_dim, 1};
   const fsq_kernels *k = fsq_ctx_kernels(ctx);
-  size_t off = (size_t)(st->len * st->head_dim);
-  k->copy(FSQ_F32, 4, kh->shape, st->key + off, dst_stride, kh->data, kh->stride, 0);
-  k->copy(FSQ_F32, 4, vh->shape, st->value + off, dst_stride, vh->data, vh->stride, 0);
+  size_t off = (size_t)(st->len * st->head_dim) * st->elem; /* bytes */
+  k->copy(st->dtype, 4, kh->shape, (char *)st->key + off, dst_stride, kh->data, kh->stride, 0);
+  k->copy(st->dtype, 4, vh->shape, (char *)st->value + off, dst_stride, vh->data, vh->stride, 0);
   st->len += len;
   return FSQ_OK;
 }
@@ -115,8 +121,8 @@ static fsq_status cached_kv(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_nn_mha_state 
     }
   }
   int64_t shape[4] = {st->batch, st->num_heads, st->cap, st->head_dim};
-  *kh = fsq_narrow(ctx, fsq_wrap(ctx, FSQ_F32, 4, shape, st->key), 2, 0, st->len);
-  *vh = fsq_narrow(ctx, fsq_wrap(ctx, FSQ_F32, 4, shape, st->value), 2, 0, st->len);
+  *kh = fsq_narrow(ctx, fsq_wrap(ctx, st->dtype, 4, shape, st->key), 2, 0, st->len);
+  *vh = fsq_narrow(ctx, fsq_wrap(ctx, st->dtype, 4, shape, st->value), 2, 0, st->len);
   return *kh && *vh ? FSQ_OK : fsq_error_code();
 }
 

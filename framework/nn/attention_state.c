@@ -1,9 +1,11 @@
 /* attention_state.c: the caller-owned key/value cache of incremental
  * attention, allocated once so decoding steps do not allocate, and its
- * reordering by beam (fairseq's reorder_incremental_state). In host memory
- * the cache is moved with memcpy and its static rows compared with memcmp;
- * in a device's memory (the layer's parameters are there) only that
- * backend's table touches it. */
+ * reordering by beam (fairseq's reorder_incremental_state). The cache
+ * holds what the layer's projections produce: the dtype of its weights (a
+ * 16-bit model's keys and values stay 16-bit, as under fairseq's
+ * model.half()). In host memory the cache is moved with memcpy and its
+ * static rows compared with memcmp; in a device's memory (the layer's
+ * parameters are there) only that backend's table touches it. */
 #include "nn/nn_internal.h"
 
 #include <stdlib.h>
@@ -31,19 +33,19 @@ static void cache_free(const fsq_nn_mha_state *st, void *p) {
     free(p);
 }
 
-static fsq_status alloc_arrays(fsq_nn_mha_state *st, int64_t cap, float **key, float **value,
-                               float **scratch) {
+static fsq_status alloc_arrays(fsq_nn_mha_state *st, int64_t cap, void **key, void **value,
+                               void **scratch) {
   size_t n = (size_t)(st->max_batch * st->num_heads * cap * st->head_dim);
-  *key = cache_alloc(st, n * sizeof(float));
-  *value = cache_alloc(st, n * sizeof(float));
-  *scratch = cache_alloc(st, n * sizeof(float));
+  *key = cache_alloc(st, n * st->elem);
+  *value = cache_alloc(st, n * st->elem);
+  *scratch = cache_alloc(st, n * st->elem);
   if (*key && *value && *scratch) return FSQ_OK;
   cache_free(st, *key);
   cache_free(st, *value);
   cache_free(st, *scratch);
   *key = *value = *scratch = NULL;
-  return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu floats in %s memory", 3 * n,
-                   st->device ? st->device->name : "host");
+  return fsq_error(FSQ_ERR_NOMEM, "attention cache: %zu %s values in %s memory", 3 * n,
+                   fsq_dtype_name(st->dtype), st->device ? st->device->name : "host");
 }
 
 fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int64_t max_batch,
@@ -53,6 +55,8 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
     return fsq_error(FSQ_ERR_INVALID, "attention cache: bad size %lld x %lld",
                      (long long)max_batch, (long long)max_len);
   st->device = params_device(m);
+  st->dtype = m->q_proj.weight != NULL ? m->q_proj.weight->dtype : FSQ_F32;
+  st->elem = fsq_dtype_size(st->dtype);
   st->max_batch = max_batch;
   st->num_heads = m->num_heads;
   st->max_len = max_len;
@@ -71,7 +75,7 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
 /* Copies the live part of rows [0, batch) from a [.., H, from_cap, Dh]
  * layout to a [.., H, to_cap, Dh] one: row by row on the host, one strided
  * copy kernel on a device. */
-static void copy_live(const fsq_nn_mha_state *st, float *dst, int64_t to_cap, const float *src,
+static void copy_live(const fsq_nn_mha_state *st, char *dst, int64_t to_cap, const char *src,
                       int64_t from_cap) {
   if (st->device) {
     if (st->batch == 0 || st->len == 0) return;
@@ -79,13 +83,14 @@ static void copy_live(const fsq_nn_mha_state *st, float *dst, int64_t to_cap, co
     int64_t shape[4] = {st->batch, H, st->len, Dh};
     int64_t to[4] = {H * to_cap * Dh, to_cap * Dh, Dh, 1};
     int64_t from[4] = {H * from_cap * Dh, from_cap * Dh, Dh, 1};
-    st->device->copy(FSQ_F32, 4, shape, dst, to, src, from, 0);
+    st->device->copy(st->dtype, 4, shape, dst, to, src, from, 0);
     return;
   }
-  size_t live = (size_t)(st->len * st->head_dim);
+  size_t live = (size_t)(st->len * st->head_dim) * st->elem;
+  size_t to_row = (size_t)(to_cap * st->head_dim) * st->elem;
+  size_t from_row = (size_t)(from_cap * st->head_dim) * st->elem;
   for (int64_t r = 0; r < st->batch * st->num_heads; r++)
-    memcpy(dst + (size_t)(r * to_cap * st->head_dim), src + (size_t)(r * from_cap * st->head_dim),
-           live * sizeof(float));
+    memcpy(dst + (size_t)r * to_row, src + (size_t)r * from_row, live);
 }
 
 fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len) {
@@ -95,7 +100,7 @@ fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len) {
   if (len <= st->cap) return FSQ_OK;
   int64_t cap = 2 * st->cap > len ? 2 * st->cap : len;
   if (cap > st->max_len) cap = st->max_len;
-  float *key, *value, *scratch;
+  void *key, *value, *scratch;
   fsq_status s = alloc_arrays(st, cap, &key, &value, &scratch);
   if (s != FSQ_OK) return s;
   copy_live(st, key, cap, st->key, st->cap);
@@ -136,16 +141,18 @@ void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
     for (int64_t b = 0; b < st->batch; b++) st->tag[b] = b;
     return;
   }
-  size_t row = (size_t)(st->num_heads * st->cap * st->head_dim);
-  size_t head = (size_t)(st->cap * st->head_dim), live = (size_t)(st->len * st->head_dim);
+  /* in bytes */
+  size_t row = (size_t)(st->num_heads * st->cap * st->head_dim) * st->elem;
+  size_t head = (size_t)(st->cap * st->head_dim) * st->elem;
+  size_t live = (size_t)(st->len * st->head_dim) * st->elem;
+  const char *key = st->key, *value = st->value;
   for (int64_t b = 0; b < st->batch; b++) {
     st->tag[b] = b;
     if (b == 0) continue;
     int same = 1;
     for (int64_t h = 0; same && h < st->num_heads; h++) {
       size_t o1 = (size_t)b * row + (size_t)h * head, o0 = o1 - row;
-      same = memcmp(st->key + o1, st->key + o0, live * sizeof(float)) == 0 &&
-             memcmp(st->value + o1, st->value + o0, live * sizeof(float)) == 0;
+      same = memcmp(key + o1, key + o0, live) == 0 && memcmp(value + o1, value + o0, live) == 0;
     }
     if (same) st->tag[b] = st->tag[b - 1];
   }
@@ -154,15 +161,18 @@ void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
 /* Gathers the live rows of *buf into scratch by index, then swaps them;
  * when fewer than half the rows change (beams that keep their own
  * hypothesis), stages only the changed rows in scratch and copies them back. */
-static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index, int64_t n) {
-  size_t row = (size_t)(st->num_heads * st->cap * st->head_dim);
-  size_t head = (size_t)(st->cap * st->head_dim), live = (size_t)(st->len * st->head_dim);
+static void gather_rows(fsq_nn_mha_state *st, void **buf, const int64_t *index, int64_t n) {
+  /* in bytes */
+  size_t row = (size_t)(st->num_heads * st->cap * st->head_dim) * st->elem;
+  size_t head = (size_t)(st->cap * st->head_dim) * st->elem;
+  size_t live = (size_t)(st->len * st->head_dim) * st->elem;
   int64_t changed = 0, H = st->num_heads;
   for (int64_t b = 0; b < n; b++) changed += index[b] != b;
   int staged = 2 * changed < n;
-  float *src = *buf, *scratch = st->scratch;
-  /* rows are independent: split them over the threads when there is enough */
-  int par = (size_t)n * (size_t)H * live >= ((size_t)1 << 16);
+  char *src = *buf, *scratch = st->scratch;
+  /* rows are independent: split them over the threads when there is
+   * enough (2^16 f32 values' worth of bytes) */
+  int par = (size_t)n * (size_t)H * live >= ((size_t)1 << 18);
   for (int pass = 0; pass < (staged ? 2 : 1); pass++) {
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t b = 0; b < n; b++) {
@@ -170,9 +180,9 @@ static void gather_rows(fsq_nn_mha_state *st, float **buf, const int64_t *index,
       for (int64_t h = 0; h < H; h++) {
         size_t o = (size_t)b * row + (size_t)h * head;
         if (pass == 0)
-          memcpy(scratch + o, src + (size_t)index[b] * row + (size_t)h * head, live * sizeof(float));
+          memcpy(scratch + o, src + (size_t)index[b] * row + (size_t)h * head, live);
         else
-          memcpy(src + o, scratch + o, live * sizeof(float));
+          memcpy(src + o, scratch + o, live);
       }
     }
   }
@@ -195,10 +205,10 @@ fsq_status fsq_nn_mha_state_tag_sources(fsq_nn_mha_state *st, const int64_t *sou
  * st->device_index (uploaded), then swapped. Whole rows move, the unused
  * steps past len included: one index_select kernel per buffer, where
  * moving only the live part would take one copy per row. */
-static void gather_rows_device(fsq_nn_mha_state *st, float **buf, int64_t n) {
+static void gather_rows_device(fsq_nn_mha_state *st, void **buf, int64_t n) {
   int64_t row = st->num_heads * st->cap * st->head_dim;
-  st->device->index_select(FSQ_F32, 1, st->batch, row, st->scratch, *buf, st->device_index, n);
-  float *t = *buf;
+  st->device->index_select(st->dtype, 1, st->batch, row, st->scratch, *buf, st->device_index, n);
+  void *t = *buf;
   *buf = st->scratch;
   st->scratch = t;
 }

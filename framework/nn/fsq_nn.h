@@ -150,8 +150,12 @@ fsq_status fsq_nn_mha_build(fsq_nn_mha *m, fsq_params *p, const char *prefix, in
  * only that backend's kernels touch (the steps then run on a ctx of that
  * backend). */
 typedef struct fsq_nn_mha_state {
-  float *key, *value; /* prev_key, prev_value: [max_batch, H, cap, Dh] */
-  float *scratch;     /* same size: reorder target, swapped with key/value */
+  void *key, *value; /* prev_key, prev_value: [max_batch, H, cap, Dh] of dtype */
+  void *scratch;     /* same size: reorder target, swapped with key/value */
+  /* The layer's weights' dtype (f32, or f16/bf16 after fsq_params_convert),
+   * which its projections produce, and its size in bytes. */
+  fsq_dtype dtype;
+  size_t elem;
   /* NULL: key, value and scratch are host memory (malloc). Otherwise the
    * device backend that allocated them, with device_index: [max_batch], a
    * reorder's index uploaded for its index_select. */

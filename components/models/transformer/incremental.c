@@ -8,7 +8,11 @@
  * decoder layer; everything is allocated at create, so a step allocates
  * only arena temporaries in the caller's ctx. It lives where the model's
  * parameters live: host memory, or a device's, where only the device's
- * table touches it (the caller's ctx must compute there). */
+ * table touches it (the caller's ctx must compute there); and it holds
+ * what they compute: the encoder copy and the attention caches take the
+ * parameters' dtype, 16-bit after fsq_params_convert (fairseq's
+ * model.half()). Each step's logits come out in that dtype and are widened
+ * to f32 for the log-softmax, as fairseq's log_softmax(logits.float()). */
 #include "components/models/transformer/transformer.h"
 
 #include <stdlib.h>
@@ -22,9 +26,11 @@ struct fsq_model_decoder_state {
   int64_t src_len;  /* S of the encoded batch */
   int64_t steps;    /* incremental steps cached; -1: broken by a failed step */
   /* Batch-major, so a reorder moves whole rows: [rows, S, C] in the first
-   * rows * S * C floats (fairseq's encoder_out [S, B, C] is a transposed
-   * view of it). */
-  float *enc, *enc_scratch;       /* [max_batch * max_src_len * C] each */
+   * rows * S * C values (fairseq's encoder_out [S, B, C] is a transposed
+   * view of it), of the encoder's dtype (enc_dtype, enc_elem bytes). */
+  void *enc, *enc_scratch;        /* [max_batch * max_src_len * C] each */
+  fsq_dtype enc_dtype;
+  size_t enc_elem;
   uint8_t *mask, *mask_scratch;   /* [rows, S]; [max_batch * max_src_len] each */
   int has_pads;                   /* 0: fairseq passes no encoder padding mask */
   /* tag[b]: the encoded sentence whose output (and mask) row b holds, so a
@@ -68,8 +74,8 @@ void tf_decoder_state_destroy(fsq_model_decoder_state *st) {
  * zeroing: encode writes what a step reads). */
 static int alloc_device_buffers(fsq_model_decoder_state *st, size_t cells) {
   const fsq_kernels *k = st->device;
-  st->enc = k->mem_alloc(cells * (size_t)st->dim * sizeof(float));
-  st->enc_scratch = k->mem_alloc(cells * (size_t)st->dim * sizeof(float));
+  st->enc = k->mem_alloc(cells * (size_t)st->dim * st->enc_elem);
+  st->enc_scratch = k->mem_alloc(cells * (size_t)st->dim * st->enc_elem);
   st->mask = k->mem_alloc(cells);
   st->mask_scratch = k->mem_alloc(cells);
   st->index = k->mem_alloc((size_t)st->max_batch * sizeof(int64_t));
@@ -82,8 +88,8 @@ static fsq_status alloc_buffers(fsq_model_decoder_state *st, int64_t layers) {
   if (st->device) {
     made = alloc_device_buffers(st, cells);
   } else {
-    st->enc = malloc(cells * (size_t)st->dim * sizeof(float));
-    st->enc_scratch = malloc(cells * (size_t)st->dim * sizeof(float));
+    st->enc = malloc(cells * (size_t)st->dim * st->enc_elem);
+    st->enc_scratch = malloc(cells * (size_t)st->dim * st->enc_elem);
     st->mask = calloc(cells, 1);
     st->mask_scratch = calloc(cells, 1);
     made = st->enc && st->enc_scratch && st->mask && st->mask_scratch;
@@ -92,9 +98,10 @@ static fsq_status alloc_buffers(fsq_model_decoder_state *st, int64_t layers) {
   st->tag = calloc((size_t)st->max_batch, sizeof(int64_t));
   st->tag_scratch = calloc((size_t)st->max_batch, sizeof(int64_t));
   if (!made || !st->tag || !st->tag_scratch || !st->layers)
-    return fsq_error(FSQ_ERR_NOMEM, "transformer: decoder state of %lld x %lld x %lld in %s memory",
+    return fsq_error(FSQ_ERR_NOMEM,
+                     "transformer: decoder state of %lld x %lld x %lld %s in %s memory",
                      (long long)st->max_batch, (long long)st->max_src_len, (long long)st->dim,
-                     st->device ? st->device->name : "host");
+                     fsq_dtype_name(st->enc_dtype), st->device ? st->device->name : "host");
   return FSQ_OK;
 }
 
@@ -120,6 +127,9 @@ fsq_status tf_decoder_state_create(const fsq_model *m, int64_t max_batch, int64_
   st->max_tgt_len = max_tgt_len;
   st->dim = m->cfg.enc.embed_dim;
   st->device = params_device(m);
+  /* the encoder's output has its embedding's dtype (every layer keeps it) */
+  st->enc_dtype = m->enc_embed.tokens.weight->dtype;
+  st->enc_elem = fsq_dtype_size(st->enc_dtype);
   fsq_status s = alloc_buffers(st, m->cfg.dec.layers);
   for (int64_t i = 0; s == FSQ_OK && i < m->cfg.dec.layers; i++) {
     s = fsq_nn_decoder_layer_state_init(&st->layers[i], &m->dec_layers[i], max_batch,
@@ -158,20 +168,27 @@ static void keep_mask(const fsq_kernels *k, fsq_model_decoder_state *st, const f
   }
 }
 
-/* enc: [S, B, C] (any strides) -> st->enc as [B, S, C]; mask: u8 [B, S] or NULL. */
-static void keep_encoder_out(fsq_ctx *ctx, fsq_model_decoder_state *st, const fsq_tensor *enc,
-                             const fsq_tensor *mask) {
+/* enc: [S, B, C] (any strides, st->enc_dtype) -> st->enc as [B, S, C];
+ * mask: u8 [B, S] or NULL. */
+static fsq_status keep_encoder_out(fsq_ctx *ctx, fsq_model_decoder_state *st,
+                                   const fsq_tensor *enc, const fsq_tensor *mask) {
+  if (enc->dtype != st->enc_dtype)
+    return fsq_error(FSQ_ERR_INVALID,
+                     "transformer: decoder state keeps %s encoder output, the encoder gave %s "
+                     "(parameters converted after the state was made?)",
+                     fsq_dtype_name(st->enc_dtype), fsq_dtype_name(enc->dtype));
   int64_t bsz = enc->shape[1], len = enc->shape[0], c = enc->shape[2];
   int64_t shape[3] = {bsz, len, c};
   int64_t dst_stride[3] = {len * c, c, 1};
   int64_t src_stride[3] = {enc->stride[1], enc->stride[0], enc->stride[2]};
   const fsq_kernels *k = fsq_ctx_kernels(ctx);
-  k->copy(FSQ_F32, 3, shape, st->enc, dst_stride, enc->data, src_stride, 0);
+  k->copy(st->enc_dtype, 3, shape, st->enc, dst_stride, enc->data, src_stride, 0);
   for (int64_t b = 0; b < bsz; b++) st->tag[b] = b;
   st->has_pads = mask != NULL;
   keep_mask(k, st, mask, bsz * len);
   st->rows = bsz;
   st->src_len = len;
+  return FSQ_OK;
 }
 
 static fsq_status check_source(const fsq_model_decoder_state *st, const fsq_tensor *src) {
@@ -219,8 +236,7 @@ fsq_status tf_encode_state(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *
   fsq_tensor *enc = tf_encode(m, ctx, &src, &mask);
   fsq_ctx_set_grad(ctx, was);
   if (enc == NULL) return fsq_error_wrap(fsq_error_code(), "transformer: encode");
-  keep_encoder_out(ctx, st, enc, mask);
-  return FSQ_OK;
+  return keep_encoder_out(ctx, st, enc, mask);
 }
 
 /* ---- reorder ------------------------------------------------------------------- */
@@ -240,10 +256,10 @@ static void gather_rows(void **buf, void **scratch, size_t width, const int64_t 
 static void reorder_device(fsq_model_decoder_state *st, const int64_t *index, int64_t n) {
   const fsq_kernels *k = st->device;
   k->mem_upload(st->index, index, (size_t)n * sizeof(int64_t));
-  k->index_select(FSQ_F32, 1, st->rows, st->src_len * st->dim, st->enc_scratch, st->enc, st->index,
-                  n);
+  k->index_select(st->enc_dtype, 1, st->rows, st->src_len * st->dim, st->enc_scratch, st->enc,
+                  st->index, n);
   k->index_select(FSQ_U8, 1, st->rows, st->src_len, st->mask_scratch, st->mask, st->index, n);
-  float *e = st->enc;
+  void *e = st->enc;
   st->enc = st->enc_scratch;
   st->enc_scratch = e;
   uint8_t *m = st->mask;
@@ -278,8 +294,8 @@ fsq_status tf_reorder(fsq_model_decoder_state *st, const int64_t *index, int64_t
     if (st->device) {
       reorder_device(st, index, n);
     } else {
-      size_t width = (size_t)(st->src_len * st->dim) * sizeof(float);
-      gather_rows((void **)&st->enc, (void **)&st->enc_scratch, width, index, n);
+      size_t width = (size_t)(st->src_len * st->dim) * st->enc_elem;
+      gather_rows(&st->enc, &st->enc_scratch, width, index, n);
       gather_rows((void **)&st->mask, (void **)&st->mask_scratch, (size_t)st->src_len, index, n);
     }
   }
@@ -295,7 +311,7 @@ static fsq_tensor *encoder_view(fsq_ctx *ctx, fsq_model_decoder_state *st, fsq_t
   int64_t shape[3] = {st->rows, st->src_len, st->dim}, mshape[2] = {st->rows, st->src_len};
   *mask = st->has_pads ? fsq_wrap(ctx, FSQ_U8, 2, mshape, st->mask) : NULL;
   if (st->has_pads && *mask == NULL) return NULL;
-  return fsq_transpose(ctx, fsq_wrap(ctx, FSQ_F32, 3, shape, st->enc), 0, 1);
+  return fsq_transpose(ctx, fsq_wrap(ctx, st->enc_dtype, 3, shape, st->enc), 0, 1);
 }
 
 static fsq_status check_step(const fsq_model_decoder_state *st, const fsq_tensor *prev,
@@ -353,7 +369,10 @@ static fsq_tensor *full_logits(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_sta
   return fsq_narrow(ctx, logits, 1, prev->shape[1] - 1, 1);
 }
 
-/* logits: [n, 1, V] (any float dtype) -> f32 log-probabilities [n, V]. */
+/* logits: [n, 1, V] (any float dtype) -> f32 log-probabilities [n, V]:
+ * 16-bit logits are widened first, as fairseq's get_normalized_probs
+ * takes log_softmax(logits.float()), so the search sees f32 whatever the
+ * model computes in. */
 static fsq_tensor *log_probs(fsq_ctx *ctx, fsq_tensor *logits, int64_t n) {
   if (logits == NULL) return NULL;
   int64_t shape[2] = {n, logits->shape[2]};
