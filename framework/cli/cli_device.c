@@ -1,4 +1,5 @@
-/* cli_device.c: the --cpu / --device choice (see cli_device.h). */
+/* cli_device.c: the --cpu / --device choice and --fp16 / --bf16 (see
+ * cli_device.h). */
 #include "cli/cli_device.h"
 
 #include <json-c/json.h>
@@ -50,5 +51,12 @@ fsq_status fsq_cli_device(struct json_object *cfg, const fsq_kernels **out) {
                      gpu_backend() ? "no CUDA device found (driver and GPU visible?)"
                                    : "this build has no CUDA (configure --with-cuda)");
   *out = gpus > 0 ? gpu_backend() : fsq_kernels_cpu();
+  return FSQ_OK;
+}
+
+fsq_status fsq_cli_precision(struct json_object *cfg, fsq_dtype *out) {
+  int fp16 = flag_set(cfg, "fp16"), bf16 = flag_set(cfg, "bf16");
+  if (fp16 && bf16) return fsq_error(FSQ_ERR_INVALID, "--fp16 and --bf16 cannot be used together");
+  *out = fp16 ? FSQ_F16 : bf16 ? FSQ_BF16 : FSQ_F32;
   return FSQ_OK;
 }

@@ -27,6 +27,7 @@ static const fsq_option generate_options[] = {
     {"seed", FSQ_OPT_INT, "1", "pseudo random number generator seed", NULL, NULL},
     {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
     {"device", FSQ_OPT_CHOICE, NULL, "where to decode: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
+    FSQ_CLI_PRECISION_OPTIONS,
     {"task", FSQ_OPT_STRING, "translation", "task (its options may override the checkpoint's)", NULL, NULL},
     /* dataset */
     {"max-tokens", FSQ_OPT_INT, NULL, "maximum number of tokens in a batch", NULL, NULL},
@@ -233,9 +234,11 @@ static fsq_status setup(gen_run *r, int argc, char **argv) {
   const char *path = NULL, *data = json_object_get_string(json_object_array_get_idx(r->c->positionals, 0));
   if (fsq_json_get_string(cfg, "path", &path) != FSQ_OK || path == NULL)
     return fsq_error(FSQ_ERR_INVALID, "--path is required");
-  fsq_gen_options_default(&r->opt);
-  fsq_status s = fsq_gen_options_from_cfg(cfg, &r->opt);
+  fsq_dtype dtype = FSQ_F32; /* refused before --results-path is made */
+  fsq_status s = fsq_cli_precision(cfg, &dtype);
   if (s != FSQ_OK) return s;
+  fsq_gen_options_default(&r->opt);
+  if ((s = fsq_gen_options_from_cfg(cfg, &r->opt)) != FSQ_OK) return s;
   json_object *v;
   if (json_object_object_get_ex(cfg, "post_process", &v) && v != NULL)
     r->post_process = json_object_get_string(v);
@@ -253,7 +256,7 @@ static fsq_status setup(gen_run *r, int argc, char **argv) {
   const fsq_kernels *k = NULL;
   if ((s = fsq_cli_device(cfg, &k)) != FSQ_OK) return s;
   json_object *over = fsq_cli_task_overrides(r->c, argc, argv);
-  s = fsq_generate_load_models_on(k, path, data, over, r->c->registry, &r->lm);
+  s = fsq_generate_load_models_on(k, dtype, path, data, over, r->c->registry, &r->lm);
   json_object_put(over);
   if (s != FSQ_OK) return s;
   r->src_dict = r->lm.task_ops->source_dictionary(r->lm.task);

@@ -25,6 +25,7 @@ static const fsq_option interactive_options[] = {
     {"seed", FSQ_OPT_INT, "1", "pseudo random number generator seed", NULL, NULL},
     {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
     {"device", FSQ_OPT_CHOICE, NULL, "where to decode: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
+    FSQ_CLI_PRECISION_OPTIONS,
     {"task", FSQ_OPT_STRING, "translation", "task (its options may override the checkpoint's)", NULL, NULL},
     {"max-tokens", FSQ_OPT_INT, NULL, "maximum number of tokens in a batch", NULL, NULL},
     {"batch-size", FSQ_OPT_INT, NULL, "number of examples in a batch", NULL, NULL},
@@ -237,9 +238,11 @@ static fsq_status setup(irun *r, int argc, char **argv) {
   fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN));
   fsq_log_info(LOGGER, "loading model(s) from %s", path);
   const fsq_kernels *k = NULL;
+  fsq_dtype dtype = FSQ_F32;
+  if ((s = fsq_cli_precision(cfg, &dtype)) != FSQ_OK) return s;
   if ((s = fsq_cli_device(cfg, &k)) != FSQ_OK) return s;
   json_object *over = fsq_cli_task_overrides(r->c, argc, argv);
-  s = fsq_generate_load_models_on(k, path, data, over, r->c->registry, &r->lm);
+  s = fsq_generate_load_models_on(k, dtype, path, data, over, r->c->registry, &r->lm);
   json_object_put(over);
   if (s != FSQ_OK) return s;
   r->src_dict = r->lm.task_ops->source_dictionary(r->lm.task);

@@ -35,8 +35,7 @@ static const fsq_option train_options[] = {
     {"device", FSQ_OPT_CHOICE, NULL, "where to train: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
     /* mixed precision: fairseq's flags (the scaler's are checked whatever
      * the precision) */
-    {"fp16", FSQ_OPT_BOOL, NULL, "use FP16", NULL, NULL},
-    {"bf16", FSQ_OPT_BOOL, NULL, "use bfloat16", NULL, NULL},
+    FSQ_CLI_PRECISION_OPTIONS,
     {"fp16-init-scale", FSQ_OPT_INT, "128", "default FP16 loss scale", NULL, NULL},
     {"fp16-scale-window", FSQ_OPT_INT, NULL, "number of updates before increasing loss scale", NULL, NULL},
     {"fp16-scale-tolerance", FSQ_OPT_FLOAT, "0.0", "pct of updates that can overflow before decreasing the loss scale", NULL, NULL},
@@ -250,9 +249,8 @@ static fsq_status check_precision_flags(const fsq_config *c, int world) {
   fsq_loss_scaler_options scaler;
   fsq_status s = fsq_loss_scaler_options_from_config(c->cfg, world, &scaler);
   if (s != FSQ_OK) return s;
-  if (cfg_flag(c, "fp16") && cfg_flag(c, "bf16"))
-    return fsq_error(FSQ_ERR_INVALID, "--fp16 and --bf16 cannot be used together");
-  return FSQ_OK;
+  fsq_dtype dtype;
+  return fsq_cli_precision(c->cfg, &dtype); /* both at once: refused */
 }
 
 /* fairseq applies --optimizer-overrides when it loads optimizer state, so

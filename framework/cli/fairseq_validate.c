@@ -24,6 +24,7 @@ static const fsq_option validate_options[] = {
     {"seed", FSQ_OPT_INT, "1", "pseudo random number generator seed", NULL, NULL},
     {"cpu", FSQ_OPT_BOOL, NULL, "use CPU instead of CUDA", NULL, NULL},
     {"device", FSQ_OPT_CHOICE, NULL, "where to compute: cpu, or cuda (the first GPU); default: cuda when a GPU is present, as fairseq does, unless --cpu", fsq_cli_device_choices, NULL},
+    FSQ_CLI_PRECISION_OPTIONS,
     {"log-format", FSQ_OPT_CHOICE, NULL, "log format to use", log_formats, NULL},
     {"log-interval", FSQ_OPT_INT, "100", "log progress every N batches (when progress bar is disabled)", NULL, NULL},
     {"task", FSQ_OPT_STRING, "translation", "task (its options may override the checkpoint's)", NULL, NULL},
@@ -141,10 +142,12 @@ static fsq_status run(validate_run *r, int argc, char **argv) {
   fsq_log_info(LOGGER, "%s", json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN));
   fsq_log_info(LOGGER, "loading model(s) from %s", path);
   const fsq_kernels *k = NULL;
-  fsq_status s = fsq_cli_device(cfg, &k);
+  fsq_dtype dtype = FSQ_F32;
+  fsq_status s = fsq_cli_precision(cfg, &dtype);
+  if (s == FSQ_OK) s = fsq_cli_device(cfg, &k);
   if (s != FSQ_OK) return s;
   json_object *over = fsq_cli_task_overrides(r->c, argc, argv);
-  s = fsq_generate_load_models_on(k, path, data, over, r->c->registry, &r->lm);
+  s = fsq_generate_load_models_on(k, dtype, path, data, over, r->c->registry, &r->lm);
   json_object_put(over);
   if (s == FSQ_OK) s = create_criterion(r);
   /* the batches are collated where the model computes */

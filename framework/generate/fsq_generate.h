@@ -131,6 +131,7 @@ typedef struct fsq_loaded_models {
   fsq_params **params;         /* [n] */
   struct json_object *cfg;     /* the first checkpoint's configuration (owned) */
   const fsq_kernels *backend;  /* whose memory holds the parameters */
+  fsq_dtype dtype;             /* theirs: f32, or f16/bf16 (--fp16/--bf16) */
 } fsq_loaded_models;
 
 /* paths: "a.fsq" or "a.fsq:b.fsq" (fairseq's --path). Each checkpoint is read
@@ -144,8 +145,12 @@ fsq_status fsq_generate_load_models(const char *paths, const char *data_dir,
                                     struct json_object *overrides,
                                     const struct fsq_registry *reg, fsq_loaded_models *out);
 /* The same with every model's parameters in backend k's memory (uploaded
- * from the checkpoint); fsq_generate_load_models is this on the CPU. */
-fsq_status fsq_generate_load_models_on(const fsq_kernels *k, const char *paths,
+ * from the checkpoint) and of dtype: FSQ_F32 as checkpoints hold them, or
+ * FSQ_F16 / FSQ_BF16, converted after loading (fairseq-generate --fp16 /
+ * --bf16: model.half() / model.bfloat16() on each model of the ensemble),
+ * so the models compute in 16 bits. fsq_generate_load_models is this on
+ * the CPU in f32. */
+fsq_status fsq_generate_load_models_on(const fsq_kernels *k, fsq_dtype dtype, const char *paths,
                                        const char *data_dir, struct json_object *overrides,
                                        const struct fsq_registry *reg, fsq_loaded_models *out);
 void fsq_loaded_models_free(fsq_loaded_models *lm);

@@ -160,6 +160,7 @@ static fsq_status load_one(const char *path, const char *data_dir, json_object *
     lm->n++;
     if (s == FSQ_OK) s = mops->build(cfg, &env, lm->params[i], &lm->models[i].model);
     if (s == FSQ_OK) s = copy_params(lm->params[i], st);
+    if (s == FSQ_OK && lm->dtype != FSQ_F32) s = fsq_params_convert(lm->params[i], lm->dtype);
   }
   if (s == FSQ_OK && lm->cfg == NULL) {
     lm->cfg = cfg;
@@ -173,15 +174,20 @@ static fsq_status load_one(const char *path, const char *data_dir, json_object *
 fsq_status fsq_generate_load_models(const char *paths, const char *data_dir,
                                     json_object *overrides, const fsq_registry *reg,
                                     fsq_loaded_models *out) {
-  return fsq_generate_load_models_on(fsq_kernels_cpu(), paths, data_dir, overrides, reg, out);
+  return fsq_generate_load_models_on(fsq_kernels_cpu(), FSQ_F32, paths, data_dir, overrides, reg,
+                                     out);
 }
 
-fsq_status fsq_generate_load_models_on(const fsq_kernels *k, const char *paths,
+fsq_status fsq_generate_load_models_on(const fsq_kernels *k, fsq_dtype dtype, const char *paths,
                                        const char *data_dir, json_object *overrides,
                                        const fsq_registry *reg, fsq_loaded_models *out) {
   memset(out, 0, sizeof *out);
   if (k == NULL) return fsq_error(FSQ_ERR_INVALID, "loading models: no backend");
+  if (dtype != FSQ_F32 && dtype != FSQ_F16 && dtype != FSQ_BF16)
+    return fsq_error(FSQ_ERR_INVALID, "loading models: cannot compute in %s (f32, f16 or bf16)",
+                     fsq_dtype_name(dtype));
   out->backend = k;
+  out->dtype = dtype;
   if (paths == NULL || *paths == '\0') return fsq_error(FSQ_ERR_INVALID, "--path: no checkpoint given");
   int n = 1;
   for (const char *p = paths; *p; p++) n += *p == ':';
