@@ -5,7 +5,12 @@
  * cannot touch), and the sequence generator runs the same batches on both:
  * every hypothesis, token, positional score and score must have the same
  * bits, no host code may read device memory (the fence would kill the
- * test), and nothing may stay allocated on the device afterwards. */
+ * test), and nothing may stay allocated on the device afterwards.
+ *
+ * The same runs again with both copies converted to f16 and to bf16
+ * (fairseq-generate --fp16 / --bf16: model.half()), where the caches and
+ * the encoder copy hold 16-bit values; and a 16-bit model's translations
+ * are compared with the f32 model's. */
 #include "fenced_backend.h"
 #include "fsq_test.h"
 #include "generate/fsq_generate.h"
@@ -13,6 +18,7 @@
 #include "train/fsq_model.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,16 +202,31 @@ static const char *const tiny_pre_norm =
     "--encoder-normalize-before --decoder-normalize-before --decoder-learned-pos "
     "--share-decoder-input-output-embed";
 
-/* Runs fn's batches on one model (args), then checks the fence is empty. */
-static void with_model(const char *args, void (*fn)(const twin *)) {
+/* fairseq's model.half() on both copies: dtype FSQ_F16 or FSQ_BF16
+ * (FSQ_F32: left as built). */
+static void convert_twin(twin *t, fsq_dtype dtype) {
+  for (int i = 0; dtype != FSQ_F32 && i < 2; i++)
+    CU_ASSERT_EQUAL_FATAL(fsq_params_convert(t->params[i], dtype), FSQ_OK);
+}
+
+static const fsq_dtype half_dtypes[2] = {FSQ_F16, FSQ_BF16};
+
+/* Runs fn's batches on one model (args) in dtype, then checks the fence is
+ * empty. */
+static void with_model_as(const char *args, fsq_dtype dtype, void (*fn)(const twin *)) {
   size_t live = fsq_test_fenced_live();
   fsq_dictionary *dict = make_dict();
   twin t;
   build_twin(args, dict, 11, &t);
+  convert_twin(&t, dtype);
   fn(&t);
   release_twin(&t);
   fsq_dictionary_free(dict);
   CU_ASSERT_EQUAL(fsq_test_fenced_live(), live);
+}
+
+static void with_model(const char *args, void (*fn)(const twin *)) {
+  with_model_as(args, FSQ_F32, fn);
 }
 
 static fsq_gen_options options(int64_t beam, int64_t nbest) {
@@ -250,20 +271,25 @@ static void prefix_and_sampling(const twin *t) {
 
 static void test_prefix_and_sampling_same_bits(void) { with_model(tiny, prefix_and_sampling); }
 
-/* Two models (different weights): each step downloads both models' rows. */
-static void test_ensemble_same_bits(void) {
+/* Two models (different weights) in dtype: each step downloads both
+ * models' rows. */
+static void ensemble_as(fsq_dtype dtype, const char *what) {
   size_t live = fsq_test_fenced_live();
   fsq_dictionary *dict = make_dict();
   twin t[2];
   build_twin(tiny, dict, 11, &t[0]);
   build_twin(tiny, dict, 12, &t[1]);
+  convert_twin(&t[0], dtype);
+  convert_twin(&t[1], dtype);
   fsq_gen_options o = options(5, 1);
-  CU_ASSERT(generate_both(t, 2, &o, B, NULL, "an ensemble of two"));
+  CU_ASSERT(generate_both(t, 2, &o, B, NULL, what));
   release_twin(&t[0]);
   release_twin(&t[1]);
   fsq_dictionary_free(dict);
   CU_ASSERT_EQUAL(fsq_test_fenced_live(), live);
 }
+
+static void test_ensemble_same_bits(void) { ensemble_as(FSQ_F32, "an ensemble of two"); }
 
 /* --score-reference: the batch is collated on the host, as fairseq-generate
  * collates it; the device's generator uploads it. */
@@ -310,6 +336,164 @@ static void mixed_backends(const twin *t) {
 
 static void test_models_on_another_backend_are_refused(void) { with_model(tiny, mixed_backends); }
 
+/* ---- 16-bit models ----------------------------------------------------------------- */
+
+/* The cases above with the model in f16 and in bf16: the CPU and the
+ * fence run the same kernels on the same 16-bit values, so the bits must
+ * agree as in f32. Each configuration and case runs in one 16-bit dtype or
+ * both (the fence makes every kernel call slow). */
+static void test_half_beam_search_same_bits(void) {
+  with_model_as(tiny, FSQ_F16, beams);
+  with_model_as(tiny_pre_norm, FSQ_BF16, beams);
+}
+
+static void test_half_prefix_sampling_and_reference_same_bits(void) {
+  with_model_as(tiny, FSQ_BF16, prefix_and_sampling);
+  for (int d = 0; d < 2; d++) with_model_as(tiny, half_dtypes[d], score_reference);
+}
+
+static void test_half_ensemble_same_bits(void) { ensemble_as(FSQ_F16, "an f16 ensemble of two"); }
+
+/* ---- a 16-bit model's translations against the f32 model's ------------------------ */
+enum { AGREE_N = 48, AGREE_MIN_LEN = 2, AGREE_CAP = 64 };
+
+/* AGREE_N left-padded sources of AGREE_MIN_LEN..S-1 words and </s>, drawn
+ * from a fixed linear congruential sequence. src: [AGREE_N, S] */
+static void agreement_sources(int64_t *src, int64_t *ids) {
+  uint64_t x = 12345;
+  for (int64_t i = 0; i < AGREE_N; i++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    int64_t len = AGREE_MIN_LEN + (int64_t)((x >> 33) % (S - AGREE_MIN_LEN)); /* words */
+    int64_t *row = src + i * S;
+    for (int64_t j = 0; j < S; j++) row[j] = FSQ_DICT_PAD;
+    for (int64_t j = S - 1 - len; j < S - 1; j++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      row[j] = 4 + (int64_t)((x >> 33) % WORDS);
+    }
+    row[S - 1] = FSQ_DICT_EOS;
+    ids[i] = i;
+  }
+}
+
+/* Every sentence's best hypothesis. */
+typedef struct best_hypos {
+  int64_t tokens[AGREE_N][AGREE_CAP];
+  int64_t len[AGREE_N];
+  float score[AGREE_N];
+} best_hypos;
+
+/* Beam 5, with the lengths of tests/e2e's fairseq-generate runs (-a 1.2
+ * -b 10), on the CPU. */
+static void decode_best(const twin *t, const int64_t *src, const int64_t *ids, best_hypos *out) {
+  fsq_gen_options o = options(5, 1);
+  o.max_len_a = 1.2;
+  o.max_len_b = 10;
+  fsq_generator *g = make_gen(fsq_kernels_cpu(), t, 1, 0, &o);
+  fsq_status s = fsq_generator_generate(g, src, AGREE_N, S, ids, NULL, 0);
+  if (s != FSQ_OK) fprintf(stderr, "agreement batch: %s\n", fsq_error_message());
+  CU_ASSERT_EQUAL_FATAL(s, FSQ_OK);
+  for (int64_t i = 0; i < AGREE_N; i++) {
+    CU_ASSERT_FATAL(fsq_generator_hypo_count(g, i) >= 1);
+    const fsq_hypo *h = fsq_generator_hypo(g, i, 0);
+    CU_ASSERT_FATAL(h->len <= AGREE_CAP);
+    out->len[i] = h->len;
+    out->score[i] = h->score;
+    memcpy(out->tokens[i], h->tokens, (size_t)h->len * sizeof(int64_t));
+  }
+  fsq_generator_destroy(g);
+}
+
+/* A score's tolerance, in nats. A 16-bit model rounds every value it
+ * stores to nearest, a relative error of at most u (2^-11 for f16, 2^-8
+ * for bf16). Along the path to a logit these models store ROUNDINGS
+ * results that carry the signal forward: the two embeddings (with their
+ * positions), each encoder layer's two sublayers and each decoder layer's
+ * three (output after the residual and layer norm), the final layer norms
+ * of the pre-norm model, and the output projection: 2 + 2*2 + 3*2 + 2 + 1.
+ * To first order those relative errors add, so logits of order one (the
+ * projections keep unit variance) move by at most ROUNDINGS * u; a
+ * log-probability, a logit minus the log-sum-exp of all of them, by at
+ * most twice that; and a score, their mean, no more. A first-order
+ * estimate, not a proof: </s>'s logit is EOS_GAIN times louder here. */
+enum { ROUNDINGS = 15 };
+static double score_tolerance(fsq_dtype dtype) {
+  return 2.0 * ROUNDINGS * ldexp(1.0, dtype == FSQ_F16 ? -11 : -8);
+}
+
+/* Totals over the models of one dtype: sentences compared, sentences whose
+ * best hypothesis is the f32 model's, and the largest score difference of
+ * those. */
+typedef struct agreement {
+  int sentences, same;
+  double worst;
+} agreement;
+
+/* One model (args, seed) in f32, then in each 16-bit dtype, on the same
+ * sources; counts into agree[2] (half_dtypes' order). */
+static void agree_one(const char *args, uint64_t seed, agreement *agree) {
+  fsq_dictionary *dict = make_dict();
+  int64_t src[AGREE_N * S], ids[AGREE_N];
+  agreement_sources(src, ids);
+  static best_hypos ref, half;
+  twin t;
+  build_twin(args, dict, seed, &t);
+  decode_best(&t, src, ids, &ref);
+  release_twin(&t);
+  for (int d = 0; d < 2; d++) {
+    build_twin(args, dict, seed, &t);
+    convert_twin(&t, half_dtypes[d]);
+    decode_best(&t, src, ids, &half);
+    release_twin(&t);
+    agree[d].sentences += AGREE_N;
+    for (int64_t i = 0; i < AGREE_N; i++) {
+      if (half.len[i] != ref.len[i] ||
+          memcmp(half.tokens[i], ref.tokens[i], (size_t)ref.len[i] * sizeof(int64_t)) != 0)
+        continue;
+      agree[d].same++;
+      double diff = fabs((double)half.score[i] - (double)ref.score[i]);
+      if (diff > agree[d].worst) agree[d].worst = diff;
+    }
+  }
+  fsq_dictionary_free(dict);
+}
+
+/* fairseq-generate --fp16 / --bf16 should translate as the f32 model does
+ * but for near ties: the same best hypothesis for at least 3/4 of the
+ * sentences of three random models (random weights make more near ties
+ * than trained ones: tests/e2e/test_generate_toy.sh counts a trained
+ * model's), and on those the same score within score_tolerance. */
+static void test_half_translations_agree_with_f32(void) {
+  agreement agree[2] = {{0, 0, 0}, {0, 0, 0}};
+  agree_one(tiny, 11, agree);
+  agree_one(tiny, 12, agree);
+  agree_one(tiny_pre_norm, 11, agree);
+  for (int d = 0; d < 2; d++) {
+    double tol = score_tolerance(half_dtypes[d]);
+    fprintf(stderr, "%s: %d of %d sentences translate as in f32; their scores within %.3g nats "
+                    "(tolerance %.3g)\n",
+            fsq_dtype_name(half_dtypes[d]), agree[d].same, agree[d].sentences, agree[d].worst, tol);
+    CU_ASSERT(4 * agree[d].same >= 3 * agree[d].sentences);
+    CU_ASSERT(agree[d].worst <= tol);
+  }
+}
+
+/* Parameters converted after the generator made its decoder states: the
+ * states hold f32 and are refused with a reason, not read as 16-bit. */
+static void test_state_made_before_conversion_is_refused(void) {
+  fsq_dictionary *dict = make_dict();
+  twin t;
+  build_twin(tiny, dict, 11, &t);
+  fsq_gen_options o = options(2, 1);
+  fsq_generator *g = make_gen(fsq_kernels_cpu(), &t, 1, 0, &o);
+  CU_ASSERT_EQUAL(fsq_generator_generate(g, src_data, B, S, NULL, NULL, 0), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(fsq_params_convert(t.params[0], FSQ_BF16), FSQ_OK);
+  CU_ASSERT_NOT_EQUAL(fsq_generator_generate(g, src_data, B, S, NULL, NULL, 0), FSQ_OK);
+  CU_ASSERT_PTR_NOT_NULL(strstr(fsq_error_message(), "converted after"));
+  fsq_generator_destroy(g);
+  release_twin(&t);
+  fsq_dictionary_free(dict);
+}
+
 int main(void) {
   static const fsq_test_case cases[] = {
       FSQ_TEST_CASE(test_beam_search_same_bits_post_norm),
@@ -318,6 +502,11 @@ int main(void) {
       FSQ_TEST_CASE(test_ensemble_same_bits),
       FSQ_TEST_CASE(test_score_reference_same_bits),
       FSQ_TEST_CASE(test_models_on_another_backend_are_refused),
+      FSQ_TEST_CASE(test_half_beam_search_same_bits),
+      FSQ_TEST_CASE(test_half_prefix_sampling_and_reference_same_bits),
+      FSQ_TEST_CASE(test_half_ensemble_same_bits),
+      FSQ_TEST_CASE(test_half_translations_agree_with_f32),
+      FSQ_TEST_CASE(test_state_made_before_conversion_is_refused),
       FSQ_TEST_END};
   return fsq_test_main("generate_device", cases);
 }
