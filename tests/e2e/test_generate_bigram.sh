@@ -6,7 +6,7 @@
 # closing lines, --nbest ordering, --quiet, --results-path, --score-reference,
 # seeded --sampling, an ensemble of the same checkpoint twice,
 # fairseq-interactive on the raw lines, and the errors (unknown flag refused by name, a missing checkpoint named,
-# the device flags refused as fairseq-train refuses them).
+# the device flags and --fp16 with --bf16 refused as fairseq-train refuses them).
 set -eu
 : "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
 gen=$FSQ_BUILD_DIR/fairseq-generate
@@ -120,7 +120,7 @@ status=0
 status=0
 "$gen" "$tmp/bin" --user-dir "$tmp/tree" 2> "$tmp/err" > /dev/null || status=$?
 [ "$status" -ne 0 ] && grep -q -- "--path" "$tmp/err" || fail "no --path accepted"
-# the device flags, refused as fairseq-train refuses them
+# the device and precision flags, refused as fairseq-train refuses them
 device_refused() { # program pattern flags...
   prog=$1 pattern=$2
   shift 2
@@ -133,6 +133,7 @@ device_refused() { # program pattern flags...
 for prog in fairseq-generate fairseq-interactive; do
   device_refused "$prog" "error: --cpu and --device cuda contradict each other" --cpu --device cuda
   device_refused "$prog" "argument --device: invalid choice: 'tpu'" --device tpu
+  device_refused "$prog" "error: --fp16 and --bf16 cannot be used together" --fp16 --bf16
 done
 if [ "${FSQ_HAVE_CUDA:-0}" != 1 ]; then
   device_refused fairseq-generate "error: --device cuda: this build has no CUDA" --device cuda

@@ -1,30 +1,41 @@
 #!/bin/sh
-# fairseq-generate with a real Transformer: train transformer_tiny for 60
-# updates on the toy corpus, translate the test split at beam 5 (at most
-# 1.2 x source + 10 tokens: the young model rarely ends a sentence) and check
-# fairseq's output format (one S/T/H/D/P line per sentence, H = D score, one
-# P score per token and </s>, the Translated and BLEU lines), that beam 1
-# gives one hypothesis per sentence too, and that an ensemble of the
-# checkpoint with itself translates alike.
+# fairseq-generate with a real Transformer: train transformer_tiny for 300
+# updates on the toy corpus (toy_data.sh), translate the test split at beam
+# 5 (at most 1.2 x source + 10 tokens) and check fairseq's output format
+# (one S/T/H/D/P line per sentence, H = D score, one P score per token and
+# </s>, the Translated and BLEU lines), that beam 1 gives one hypothesis per
+# sentence too, and that an ensemble of the checkpoint with itself
+# translates alike.
+#
+# Then --fp16 and --bf16 (the model converted to 16 bits, run by the CPU's
+# 16-bit kernels): the same format and the same S-/T- lines; BLEU within
+# BLEU_BAND of f32; and the f32 hypothesis kept for at least 3/4 of the
+# sentences. 16-bit rounding only flips near ties, and a near tie's other
+# choice is about as good, so BLEU moves little (when this was written:
+# f32 11.32, f16 11.30, bf16 11.29, with 98 and 86 of 100 hypotheses the
+# f32 ones); a broken 16-bit path (a cache read in the wrong dtype, logits
+# not widened) changes most hypotheses and BLEU by far more.
 set -eu
 : "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
-gen=$FSQ_BUILD_DIR/fairseq-generate
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fsq-generate-toy-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$FSQ_SOURCE_DIR/tests/e2e/toy_data.sh"
+BLEU_BAND=1.0
+export LC_ALL=C # sort and join agree on the order of the ids
+toy_tmp generate-toy
 fail() { echo "FAIL: $*"; exit 1; }
 
-FSQ_BUILD_DIR=$FSQ_BUILD_DIR "$FSQ_SOURCE_DIR/scripts/make-toy-corpus" "$tmp/text" 2000 3 > /dev/null
-"$FSQ_BUILD_DIR/fairseq-preprocess" -s src -t tgt --trainpref "$tmp/text/train" \
-  --validpref "$tmp/text/valid" --testpref "$tmp/text/test" --joined-dictionary \
-  --destdir "$tmp/bin" --workers 2 > /dev/null
-"$FSQ_BUILD_DIR/fairseq-train" "$tmp/bin" --cpu --arch transformer_tiny --share-all-embeddings \
-  --optimizer adam --adam-betas '(0.9, 0.98)' --lr 0.005 --lr-scheduler inverse_sqrt \
-  --warmup-updates 50 --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
-  --dropout 0.1 --max-tokens 1024 --max-update 60 --seed 3 --log-format simple \
-  --save-dir "$tmp/ck" --no-epoch-checkpoints > "$tmp/train.log" 2>&1 ||
+toy_data 2000 3 > /dev/null
+toy_train "$tmp/ck" 300 --cpu --disable-validation > "$tmp/train.log" 2>&1 ||
   { cat "$tmp/train.log"; fail "training"; }
 ck=$tmp/ck/checkpoint_last.fsq
 n=$(wc -l < "$tmp/text/test.src")
+
+# generate OUT FLAGS...: the test split, on the CPU, at the lengths above
+generate() {
+  out=$1
+  shift
+  "$FSQ_BUILD_DIR/fairseq-generate" "$tmp/bin" --cpu --max-tokens 4096 --max-len-a 1.2 \
+    --max-len-b 10 "$@" > "$out" 2> "$tmp/err" || { cat "$tmp/err"; fail "generate $*"; }
+}
 
 check_format() { # file beam
   for k in S T H D P; do
@@ -45,15 +56,46 @@ check_format() { # file beam
   grep -Eq "^Generate test with beam=$2: BLEU4 = [0-9]+\.[0-9][0-9], " "$1" || fail "beam $2: no BLEU line"
 }
 
-"$gen" "$tmp/bin" --cpu --path "$ck" --beam 5 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 > "$tmp/b5" 2> "$tmp/err" ||
-  { cat "$tmp/err"; fail "generate --beam 5"; }
+generate "$tmp/b5" --path "$ck" --beam 5
 check_format "$tmp/b5" 5
-"$gen" "$tmp/bin" --cpu --path "$ck" --beam 1 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 > "$tmp/b1" 2> "$tmp/err" ||
-  { cat "$tmp/err"; fail "generate --beam 1"; }
+generate "$tmp/b1" --path "$ck" --beam 1
 check_format "$tmp/b1" 1
-"$gen" "$tmp/bin" --cpu --path "$ck:$ck" --beam 5 --max-tokens 4096 --max-len-a 1.2 --max-len-b 10 2> "$tmp/err" | grep '^H-' | cut -f1,3 > "$tmp/e2" ||
-  { cat "$tmp/err"; fail "generate with an ensemble"; }
+generate "$tmp/ens" --path "$ck:$ck" --beam 5
 grep '^H-' "$tmp/b5" | cut -f1,3 > "$tmp/e1"
+grep '^H-' "$tmp/ens" | cut -f1,3 > "$tmp/e2"
 cmp -s "$tmp/e1" "$tmp/e2" || fail "an ensemble of the checkpoint twice translates differently"
 grep '^Generate' "$tmp/b5"
-echo "PASS: fairseq-generate with transformer_tiny"
+
+bleu() { sed -nE 's/^Generate test with beam=5: BLEU4 = ([0-9.]+),.*/\1/p' "$1"; }
+hyps() { grep '^H-' "$1" | cut -f1,3 | sort; }
+grep -E '^[ST]-' "$tmp/b5" > "$tmp/st.f32"
+hyps "$tmp/b5" > "$tmp/h.f32"
+for p in fp16 bf16; do
+  generate "$tmp/$p" --path "$ck" --beam 5 "--$p"
+  check_format "$tmp/$p" 5
+  grep -E '^[ST]-' "$tmp/$p" | cmp -s "$tmp/st.f32" - || fail "--$p: the S-/T- lines differ from f32's"
+  hyps "$tmp/$p" > "$tmp/h.$p"
+  same=$(join -t '	' "$tmp/h.f32" "$tmp/h.$p" | awk -F '\t' '$2 == $3' | wc -l)
+  b32=$(bleu "$tmp/b5") b16=$(bleu "$tmp/$p")
+  echo "--$p: BLEU4 $b16 (f32 $b32), $same of $n hypotheses the f32 ones"
+  awk -v a="$b32" -v b="$b16" -v band="$BLEU_BAND" \
+    'BEGIN { if (a == "" || b == "") exit 1; d = a - b; if (d < 0) d = -d; exit d > band }' ||
+    fail "--$p: BLEU4 $b16 is not within $BLEU_BAND of f32's $b32"
+  [ $((4 * same)) -ge $((3 * n)) ] || fail "--$p: only $same of $n hypotheses are the f32 ones"
+done
+# fairseq-interactive and fairseq-validate take the flags too; the valid
+# nll_loss, a mean over about 700 tokens, moves by a few bf16 roundings of
+# one log-probability at most.
+head -n 5 "$tmp/text/test.src" | "$FSQ_BUILD_DIR/fairseq-interactive" "$tmp/bin" --cpu \
+  --path "$ck" --beam 5 --bf16 > "$tmp/int" 2> "$tmp/err" || { cat "$tmp/err"; fail "interactive --bf16"; }
+[ "$(grep -c '^H-' "$tmp/int")" -eq 5 ] || fail "interactive --bf16: not 5 hypotheses"
+nll() { # flags... -> the valid nll_loss
+  "$FSQ_BUILD_DIR/fairseq-validate" "$tmp/bin" --cpu --path "$ck" --max-tokens 1024 "$@" \
+    > "$tmp/valid" 2>&1 || { cat "$tmp/valid" >&2; echo "FAIL: fairseq-validate $*" >&2; }
+  sed -nE "s/.*valid on 'valid' subset .*\| nll_loss ([0-9.]+) .*/\1/p" "$tmp/valid"
+}
+v32=$(nll) v16=$(nll --fp16)
+echo "fairseq-validate nll_loss: f32 $v32, --fp16 $v16"
+awk -v a="$v32" -v b="$v16" 'BEGIN { if (a == "" || b == "") exit 1; d = a - b; if (d < 0) d = -d; exit d > 0.01 }' ||
+  fail "fairseq-validate --fp16 nll_loss '$v16' is not within 0.01 of f32's '$v32'"
+echo "PASS: fairseq-generate with transformer_tiny, in f32, --fp16 and --bf16"
