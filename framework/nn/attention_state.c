@@ -3,9 +3,9 @@
  * reordering by beam (fairseq's reorder_incremental_state). The cache
  * holds what the layer's projections produce: the dtype of its weights (a
  * 16-bit model's keys and values stay 16-bit, as under fairseq's
- * model.half()). In host memory the cache is moved with memcpy and its
- * static rows compared with memcmp; in a device's memory (the layer's
- * parameters are there) only that backend's table touches it. */
+ * model.half()). In host memory the cache is moved with memcpy; in a
+ * device's memory (the layer's parameters are there) only that backend's
+ * table touches it. */
 #include "nn/nn_internal.h"
 
 #include <stdlib.h>
@@ -132,30 +132,13 @@ void fsq_nn_mha_state_clear(fsq_nn_mha_state *st) {
 }
 
 void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
-  if (st->device) {
-    /* The host cannot compare device rows, and downloading them would move
-     * the whole static cache (every layer, every row) once per batch: the
-     * rows start apart, which is always correct (a reorder then copies),
-     * until the owner of the inputs names their sources
-     * (fsq_nn_mha_state_tag_sources). */
-    for (int64_t b = 0; b < st->batch; b++) st->tag[b] = b;
-    return;
-  }
-  /* in bytes */
-  size_t row = (size_t)(st->num_heads * st->cap * st->head_dim) * st->elem;
-  size_t head = (size_t)(st->cap * st->head_dim) * st->elem;
-  size_t live = (size_t)(st->len * st->head_dim) * st->elem;
-  const char *key = st->key, *value = st->value;
-  for (int64_t b = 0; b < st->batch; b++) {
-    st->tag[b] = b;
-    if (b == 0) continue;
-    int same = 1;
-    for (int64_t h = 0; same && h < st->num_heads; h++) {
-      size_t o1 = (size_t)b * row + (size_t)h * head, o0 = o1 - row;
-      same = memcmp(key + o1, key + o0, live) == 0 && memcmp(value + o1, value + o0, live) == 0;
-    }
-    if (same) st->tag[b] = st->tag[b - 1];
-  }
+  /* The rows start apart, which is always correct (a reorder then copies),
+   * until the owner of the inputs names their sources
+   * (fsq_nn_mha_state_tag_sources). Comparing the rows instead would need
+   * a download on a device, and on the host it finds rows of one sentence
+   * apart wherever the BLAS rounds a row by its position (OpenBLAS's
+   * Haswell and Zen kernels), making the two disagree. */
+  for (int64_t b = 0; b < st->batch; b++) st->tag[b] = b;
 }
 
 /* Gathers the live rows of *buf into scratch by index, then swaps them;

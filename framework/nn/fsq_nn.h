@@ -167,11 +167,10 @@ typedef struct fsq_nn_mha_state {
    * than the largest one allowed. */
   int64_t cap;
   int64_t batch, len; /* the live part: [batch, H, len, Dh] */
-  /* Static keys/values (encoder attention): tag[b] names row b's contents
-   * (rows with bitwise equal contents share a tag), so a reorder that maps
-   * every row onto equal contents (beams of one sentence) copies nothing.
-   * In host memory the rows are compared when the cache is filled; a
-   * device cache starts with every row apart and takes its tags from
+  /* Static keys/values (encoder attention): tag[b] names row b's source
+   * (rows projected from one encoded sentence share a tag), so a reorder
+   * that maps every row onto its own source (beams of one sentence) copies
+   * nothing. A cache starts with every row apart and takes its tags from
    * fsq_nn_mha_state_tag_sources. */
   int64_t *tag, *tag_scratch; /* [max_batch] (host memory) */
   int static_kv;
@@ -191,9 +190,10 @@ fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, 
 /* Tags a filled static cache's rows [0, n) by where their keys and values
  * came from: rows with equal source[b] were projected from bitwise equal
  * inputs (source: a decoder state's record of which encoded sentence each
- * of its rows holds), so a reorder among them copies nothing. For device
- * caches, whose rows the host cannot compare; n must be the cached batch.
- * A cache that holds no static keys and values ignores it. */
+ * of its rows holds), so a reorder among them copies nothing, as fairseq
+ * leaves encoder-attention keys and values in place while the batch keeps
+ * its size. n must be the cached batch. A cache that holds no static keys
+ * and values ignores it. */
 fsq_status fsq_nn_mha_state_tag_sources(fsq_nn_mha_state *st, const int64_t *source, int64_t n);
 
 /* query: [T, B, C]; key: [S, B, kdim], value: [S, B, vdim] (NULL:

@@ -382,12 +382,13 @@ static fsq_tensor *log_probs(fsq_ctx *ctx, fsq_tensor *logits, int64_t n) {
 }
 
 /* After the first step filled the encoder attention's static caches from
- * st->enc: a device cache cannot compare its rows on the host (that would
- * download every layer's keys and values), but st->tag already says which
- * rows hold copies of the same encoded sentence. Those rows were projected
- * from bitwise equal inputs by the same GEMM, which computes every output
- * row the same way whatever its position, so they hold equal keys and
- * values: exactly what the host's memcmp finds, known without reading. */
+ * st->enc: st->tag says which rows hold copies of the same encoded
+ * sentence, so a reorder among one sentence's beams leaves those rows where
+ * they are, as fairseq's reorder_incremental_state leaves encoder-decoder
+ * keys and values alone while the batch keeps its size. (Their contents
+ * are equal up to how the GEMM rounds a row by its position, which some
+ * BLAS kernels do; the tags make every backend and kernel take the same
+ * rows, without reading them.) */
 static fsq_status tag_encoder_caches(fsq_model_decoder_state *st) {
   fsq_status s = FSQ_OK;
   for (int64_t i = 0; i < st->layers_made && s == FSQ_OK; i++)
@@ -413,7 +414,7 @@ fsq_tensor *tf_decode_step(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *
     /* A failure after some layer appended to its cache leaves the caches
      * out of step with each other: refuse further steps until encode. */
     st->steps = out != NULL ? st->steps + 1 : -1;
-    if (st->steps == 1 && st->device && tag_encoder_caches(st) != FSQ_OK) {
+    if (st->steps == 1 && tag_encoder_caches(st) != FSQ_OK) {
       st->steps = -1;
       out = NULL;
     }
