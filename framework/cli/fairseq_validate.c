@@ -94,6 +94,9 @@ static fsq_status valid_batch(validate_run *r, const char *subset, const uint32_
   const fsq_gen_model *model = &r->lm.models[0];
   if (r->crit_ops->forward(r->crit, r->ctx, model->ops, model->model, &sample, &log) == NULL)
     return fsq_ctx_status(r->ctx) != FSQ_OK ? fsq_ctx_status(r->ctx) : fsq_error_code();
+  /* a device's failed kernels (or the CPU's 16-bit scratch) report here:
+   * the batch's figures are not to be printed then */
+  if ((s = fsq_ctx_kernels(r->ctx)->status()) != FSQ_OK) return s;
   /* fairseq's task.reduce_metrics, then the criterion's */
   fsq_meters_log_speed(m, "wps", log.ntokens, 90, 1);
   fsq_meters_log_scalar(m, "wpb", log.ntokens, 1, 180, 1);

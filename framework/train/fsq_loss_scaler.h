@@ -81,11 +81,12 @@ void fsq_loss_scaler_update(fsq_loss_scaler *s);
 fsq_status fsq_loss_scaler_check_overflow(fsq_loss_scaler *s, double grad_norm, int64_t update,
                                           int *overflow);
 
-/* Checkpoints keep the scale alone, as fairseq does ("loss_scale"); the
- * counters start afresh on resume. save adds the key to extra_state; load
- * takes it when present (a checkpoint of an fp32 run has none). */
-fsq_status fsq_loss_scaler_state_save(const fsq_loss_scaler *s, struct json_object *extra_state);
-fsq_status fsq_loss_scaler_state_load(fsq_loss_scaler *s, struct json_object *extra_state);
+/* Checkpoints keep the scale alone, as fairseq does ("loss_scale" in the
+ * optimizer's state, last_optimizer_state); the counters start afresh on
+ * resume. save adds the key to that object; load takes it when present (a
+ * checkpoint of an fp32 run has none). */
+fsq_status fsq_loss_scaler_state_save(const fsq_loss_scaler *s, struct json_object *optimizer_state);
+fsq_status fsq_loss_scaler_state_load(fsq_loss_scaler *s, struct json_object *optimizer_state);
 
 #ifdef __cplusplus
 }

@@ -145,28 +145,28 @@ fsq_status fsq_loss_scaler_check_overflow(fsq_loss_scaler *s, double grad_norm, 
   return FSQ_OK;
 }
 
-fsq_status fsq_loss_scaler_state_save(const fsq_loss_scaler *s, json_object *extra_state) {
-  if (extra_state == NULL || !json_object_is_type(extra_state, json_type_object))
-    return fsq_error(FSQ_ERR_INTERNAL, "loss scaler: extra_state is not a JSON object");
+fsq_status fsq_loss_scaler_state_save(const fsq_loss_scaler *s, json_object *optimizer_state) {
+  if (optimizer_state == NULL || !json_object_is_type(optimizer_state, json_type_object))
+    return fsq_error(FSQ_ERR_INTERNAL, "loss scaler: optimizer_state is not a JSON object");
   json_object *v = json_object_new_double(s->loss_scale);
-  if (v == NULL || json_object_object_add(extra_state, "loss_scale", v) != 0) {
+  if (v == NULL || json_object_object_add(optimizer_state, "loss_scale", v) != 0) {
     json_object_put(v);
     return fsq_error(FSQ_ERR_NOMEM, "loss scaler: out of memory");
   }
   return FSQ_OK;
 }
 
-fsq_status fsq_loss_scaler_state_load(fsq_loss_scaler *s, json_object *extra_state) {
+fsq_status fsq_loss_scaler_state_load(fsq_loss_scaler *s, json_object *optimizer_state) {
   json_object *v = NULL;
-  if (extra_state == NULL || !json_object_object_get_ex(extra_state, "loss_scale", &v) ||
+  if (optimizer_state == NULL || !json_object_object_get_ex(optimizer_state, "loss_scale", &v) ||
       v == NULL)
     return FSQ_OK;
   if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-    return fsq_error(FSQ_ERR_FORMAT, "extra_state.loss_scale is %s, expected a number",
+    return fsq_error(FSQ_ERR_FORMAT, "last_optimizer_state.loss_scale is %s, expected a number",
                      json_object_to_json_string(v));
   double scale = json_object_get_double(v);
   if (!(scale > 0) || isinf(scale))
-    return fsq_error(FSQ_ERR_FORMAT, "extra_state.loss_scale %g: a loss scale is > 0", scale);
+    return fsq_error(FSQ_ERR_FORMAT, "last_optimizer_state.loss_scale %g: a loss scale is > 0", scale);
   s->loss_scale = scale;
   return FSQ_OK;
 }

@@ -126,6 +126,9 @@ fsq_trainer_comm_stats fsq_trainer_get_comm_stats(const fsq_trainer *t) {
     s.buckets = r.buckets;
     s.synced_updates = r.steps;
     s.posted_during_backward = t->posted_in_backward;
+  } else if (t->world > 1) { /* a 16-bit model: one flat sum after backward */
+    s.buckets = 1;
+    s.synced_updates = t->flat_syncs;
   }
   return s;
 }

@@ -40,6 +40,7 @@ struct fsq_trainer {
   struct fsq_grad_slot *grad_slots; /* [n_params] by tensor address: the hook's map */
   double update_s, comm_wait_s;     /* fsq_trainer_get_comm_stats */
   uint64_t posted_in_backward;
+  uint64_t flat_syncs; /* a 16-bit model's all-reduces of its master gradients */
   int rank, world;
   /* options */
   int64_t max_tokens, batch_size, update_freq, max_epoch, max_update, log_interval;

@@ -32,6 +32,13 @@ static fsq_status log_update(fsq_trainer *t, fsq_meters *m, const fsq_criterion_
   return fsq_meters_add_time(m, "train_wall", wall, 800, 0);
 }
 
+/* An update an --fp16 overflow skipped: fairseq's train_step logs no
+ * statistics for it, but still the (lowered) loss scale and its time. */
+static fsq_status log_skipped(fsq_trainer *t, fsq_meters *m, double wall) {
+  fsq_status st = fsq_trainer_mixed_log(t, m);
+  return st == FSQ_OK ? fsq_meters_add_time(m, "train_wall", wall, 800, 0) : st;
+}
+
 /* Smoothed stats plus fairseq's "wall" (seconds since start, rounded). */
 static size_t training_stats(const fsq_trainer *t, const fsq_meters *m, fsq_stat *stats) {
   size_t n = fsq_meters_smoothed(m, stats, MAX_STATS - 1);
@@ -103,6 +110,7 @@ static fsq_status validate(fsq_trainer *t, double *valid_loss) {
       fsq_ctx_set_training(t->ctx, 0);
       fsq_ctx_set_grad(t->ctx, 0);
       if (count > 0) st = fsq_trainer_forward(t, split, indices, count, 0, &log);
+      if (st == FSQ_OK) st = t->k->status(); /* a device's failed kernels */
       if (st == FSQ_OK) st = fsq_trainer_sum_log(t, &log);
       if (st == FSQ_OK) st = log_batch_metrics(t, m, &log);
     }
@@ -199,9 +207,12 @@ static fsq_status train_epoch(fsq_trainer *t, int *stop) {
     if (updated == FSQ_UPDATE_NONE) break;
     double secs = fsq_time_now() - start;
     t->update_s += secs;
-    int applied = updated == FSQ_UPDATE_APPLIED; /* a skipped one logs nothing */
-    if (applied && (st = log_update(t, t->inner, &log, gnorm, secs)) != FSQ_OK) return st;
-    if (applied && (st = log_update(t, t->epoch_meters, &log, gnorm, secs)) != FSQ_OK) return st;
+    int applied = updated == FSQ_UPDATE_APPLIED;
+    fsq_meters *meters[2] = {t->inner, t->epoch_meters};
+    for (int k = 0; k < 2; k++) {
+      st = applied ? log_update(t, meters[k], &log, gnorm, secs) : log_skipped(t, meters[k], secs);
+      if (st != FSQ_OK) return st;
+    }
     int64_t epoch_pos;
     size_t index;
     fsq_epoch_iter_position(t->train_iter, &epoch_pos, &index);

@@ -123,6 +123,7 @@ fsq_status fsq_trainer_mixed_step(fsq_trainer *t, const fsq_criterion_log *log, 
     fsq_status st = fsq_dist_allreduce_f32(t->dist, t->master_grad, t->master_numel);
     t->comm_wait_s += fsq_time_now() - since;
     if (st != FSQ_OK) return st;
+    t->flat_syncs++;
   }
   double factor = t->has_scaler ? 1.0 / t->scaler.loss_scale : 1.0;
   if (log->sample_size > 0) factor /= log->sample_size;

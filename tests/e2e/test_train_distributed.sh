@@ -12,7 +12,7 @@
 #      is refused with a clear message;
 #  (c) a rank killed (SIGKILL) or stopped (SIGSTOP) mid-training makes the
 #      job exit non-zero within --heartbeat-timeout, naming the rank;
-#  (d) --bf16 on 2 ranks follows 1 rank with --update-freq 2.
+#  (d) --bf16 and --fp16 on 2 ranks follow 1 rank with --update-freq 2.
 # Skips (77) without MPI or mpirun.
 set -u
 : "${FSQ_BUILD_DIR:?}" "${FSQ_SOURCE_DIR:?}"
@@ -172,27 +172,40 @@ grep -q "checkpoint saved by 1 rank(s) in the middle of epoch 1, after 3 batches
   { cat "$tmp/o2.log"; echo "FAIL: (b) no clear refusal"; fail=1; }
 [ "$fail" -eq 0 ] && echo "ok (b) resume: 2 ranks exact, 2 -> 1 rank as (a), 1 -> 2 ranks mid-shard refused"
 
-# (d) --bf16: 2 ranks sum their f32 master gradients after backward; 1 rank
-# with --update-freq 2 adds the two sub-batches' gradients in bf16 first, so
-# the runs agree to bf16's precision (unit roundoff 0.2 %), not bit for bit:
-# each update's loss, nll_loss and gradient norm within 1 %.
-run "$tmp/bf1.log" "$(train "$tmp/bf1" 6 --update-freq 2 --bf16)"
-must "$tmp/bf1.log" "1 rank --bf16"
-run "$tmp/bf2.log" "$mpi $(train "$tmp/bf2" 6 --bf16)"
-must "$tmp/bf2.log" "2 ranks --bf16"
-losses "$tmp/bf1.log" > "$tmp/bf1.loss"
-losses "$tmp/bf2.log" > "$tmp/bf2.loss"
-if [ "$(wc -l < "$tmp/bf1.loss")" -eq 6 ] && paste -d ' ' "$tmp/bf1.loss" "$tmp/bf2.loss" | awk '
-    function v(s) { sub(/^[a-z_]+=/, "", s); sub(/,$/, "", s); return s + 0 }
-    function rel(a, b) { d = (a - b) / b; return d < 0 ? -d : d }
-    { n = NF / 2
-      for (i = 1; i <= n; i++) if ($i ~ /^(loss|nll_loss|gnorm)=/) {
-        r = rel(v($i), v($(i + n))); if (r > worst) worst = r } }
-    END { printf "(d) largest difference of loss, nll_loss, gnorm: %.4f\n", worst; exit worst > 0.01 }'; then
-  echo "ok (d) --bf16: 2 ranks follow 1 rank --update-freq 2"
-else
-  diff "$tmp/bf1.loss" "$tmp/bf2.loss"; echo "FAIL: (d) --bf16 2 ranks leave 1 rank x 2"; fail=1
-fi
+# (d) --bf16 and --fp16: 2 ranks sum their f32 master gradients after
+# backward; 1 rank with --update-freq 2 adds the two sub-batches' gradients
+# in 16-bit first, so the runs agree to 16-bit precision (bf16's unit
+# roundoff is 0.2 %), not bit for bit: each update's loss, nll_loss and
+# gradient norm within 1 %. --fp16 starts at a loss scale of 8: the 1-rank
+# run's f16 gradients hold the sum over both sub-batches' ~1,900 tokens and
+# overflow at fairseq's 128 where the ranks' halves do not, which would
+# skip an update in one run only; at 8 neither overflows, and every update
+# must log that scale on both.
+for p in bf16 fp16; do
+  flags=--$p
+  [ "$p" = bf16 ] || flags="--fp16 --fp16-init-scale 8"
+  run "$tmp/${p}1.log" "$(train "$tmp/${p}1" 6 --update-freq 2 $flags)"
+  must "$tmp/${p}1.log" "1 rank --$p"
+  run "$tmp/${p}2.log" "$mpi $(train "$tmp/${p}2" 6 $flags)"
+  must "$tmp/${p}2.log" "2 ranks --$p"
+  losses "$tmp/${p}1.log" > "$tmp/${p}1.loss"
+  losses "$tmp/${p}2.log" > "$tmp/${p}2.loss"
+  if [ "$(wc -l < "$tmp/${p}1.loss")" -eq 6 ] && paste -d ' ' "$tmp/${p}1.loss" "$tmp/${p}2.loss" | awk -v p="$p" '
+      function v(s) { sub(/^[a-z_]+=/, "", s); sub(/,$/, "", s); return s + 0 }
+      function rel(a, b) { d = (a - b) / b; return d < 0 ? -d : d }
+      { n = NF / 2
+        for (i = 1; i <= n; i++) if ($i ~ /^(loss|nll_loss|gnorm)=/) {
+          r = rel(v($i), v($(i + n))); if (r > worst) worst = r } }
+      END { printf "(d) --%s: largest difference of loss, nll_loss, gnorm: %.4f\n", p, worst; exit worst > 0.01 }'; then
+    echo "ok (d) --$p: 2 ranks follow 1 rank --update-freq 2"
+  else
+    diff "$tmp/${p}1.loss" "$tmp/${p}2.loss"; echo "FAIL: (d) --$p 2 ranks leave 1 rank x 2"; fail=1
+  fi
+done
+[ "$(grep -c 'loss_scale=8,' "$tmp/fp161.log")" -eq 6 ] && [ "$(grep -c 'loss_scale=8,' "$tmp/fp162.log")" -eq 6 ] ||
+  { grep '| train_inner |' "$tmp/fp161.log" "$tmp/fp162.log"; echo "FAIL: (d) --fp16: loss_scale not 8 on every update"; fail=1; }
+grep -q 'gradient sync: 2 ranks, 6 updates' "$tmp/fp162.log" ||
+  { grep 'gradient sync' "$tmp/fp162.log"; echo "FAIL: (d) --fp16 2 ranks: 6 synced updates not reported"; fail=1; }
 
 # (c) A rank dies or stops in the middle of training.
 # rank_pid RANK: the pid of that rank, a child of mpirun (Open MPI sets

@@ -194,7 +194,7 @@ static void test_update_reads_the_train_subset(void) {
   fsq_status st = fsq_trainer_update(r.trainer, it, &log, &gnorm, &updated, &end);
   if (st != FSQ_OK) fprintf(stderr, "fsq_trainer_update: %s\n", fsq_error_message());
   CU_ASSERT_EQUAL(st, FSQ_OK);
-  CU_ASSERT_EQUAL(updated, 1);
+  CU_ASSERT_EQUAL(updated, FSQ_UPDATE_APPLIED);
   CU_ASSERT_EQUAL(log.nsentences, FIXTURE_N);
   fsq_epoch_iter_free(it);
   fixture_finish(&r);

@@ -146,7 +146,7 @@ void fixture_update_once(run *r, fsq_epoch_iter *it, int64_t update, fsq_criteri
   fsq_status st = fsq_trainer_update(r->trainer, it, log, gnorm, &updated, &end);
   if (st != FSQ_OK) fprintf(stderr, "update %lld: %s\n", (long long)update, fsq_error_message());
   CU_ASSERT_EQUAL_FATAL(st, FSQ_OK);
-  CU_ASSERT_EQUAL(updated, 1);
+  CU_ASSERT_EQUAL(updated, FSQ_UPDATE_APPLIED);
 }
 
 /* How many parameters of the device run dev differ in any bit from the CPU
