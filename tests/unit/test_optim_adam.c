@@ -43,7 +43,7 @@ static void test_adam_matches_pytorch_reference(void) {
   free(path);
   CU_ASSERT_PTR_NOT_NULL_FATAL(f);
   float w[7], b[3], gw[7], gb[3], expect[7];
-  fsq_opt_param params[2] = {{"w", w, gw, 7}, {"b", b, gb, 3}};
+  fsq_opt_param params[2] = {{"w", w, gw, 7, NULL}, {"b", b, gb, 3, NULL}};
   const fsq_optimizer_ops *ops = adam_ops();
   fsq_optimizer *opt = NULL;
   double lr = 0;
@@ -95,7 +95,7 @@ static void test_adam_matches_pytorch_reference(void) {
 static void test_adam_state_buffers_and_round_trip(void) {
   const fsq_optimizer_ops *ops = adam_ops();
   float w[5] = {1, 2, 3, 4, 5}, g[5] = {0.5f, -1, 0.25f, 2, -3};
-  fsq_opt_param p = {"decoder.fc1.weight", w, g, 5};
+  fsq_opt_param p = {"decoder.fc1.weight", w, g, 5, NULL};
   json_object *cfg = adam_config("(0.9,0.999)", 1e-8, 0);
   fsq_optimizer *a = NULL, *b = NULL;
   CU_ASSERT_EQUAL_FATAL(ops->create(cfg, &p, 1, &a), FSQ_OK);
@@ -117,7 +117,7 @@ static void test_adam_state_buffers_and_round_trip(void) {
   CU_ASSERT_EQUAL(ops->state_load(b, state), FSQ_OK);
   float w2[5];
   memcpy(w2, w, sizeof w);
-  fsq_opt_param p2 = {"decoder.fc1.weight", w2, g, 5};
+  fsq_opt_param p2 = {"decoder.fc1.weight", w2, g, 5, NULL};
   ops->step(a, &p, 1, 0.05);
   ops->step(b, &p2, 1, 0.05);
   CU_ASSERT_EQUAL(memcmp(w, w2, sizeof w), 0);

@@ -19,7 +19,7 @@ static int64_t tgt_len(size_t i) { return 1 + (int64_t)(i % 3) + (i >= FIXTURE_N
 
 static void write_dict(const char *dir, const char *lang) {
   fsq_dictionary *d = fsq_dictionary_new();
-  char path[512], w[8];
+  char path[512], w[16];
   for (int k = 0; k < WORDS; k++) {
     snprintf(w, sizeof w, "%s%d", lang, k);
     fsq_dictionary_add(d, w, strlen(w), 100 - k, 0);
