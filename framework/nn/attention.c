@@ -115,10 +115,7 @@ static fsq_status cached_kv(fsq_ctx *ctx, const fsq_nn_mha *m, fsq_nn_mha_state 
     int first = st->len == 0;
     fsq_status s = cache_append(ctx, st, kn, vn);
     if (s != FSQ_OK) return s;
-    if (first) {
-      st->static_kv = static_kv != 0;
-      if (static_kv) fsq_nn_mha_state_tag_rows(st);
-    }
+    if (first) st->static_kv = static_kv != 0;
   }
   int64_t shape[4] = {st->batch, st->num_heads, st->cap, st->head_dim};
   *kh = fsq_narrow(ctx, fsq_wrap(ctx, st->dtype, 4, shape, st->key), 2, 0, st->len);

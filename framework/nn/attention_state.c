@@ -62,10 +62,8 @@ fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int6
   st->max_len = max_len;
   st->head_dim = m->head_dim;
   st->cap = max_len < FSQ_MHA_FIRST_CAP ? max_len : FSQ_MHA_FIRST_CAP;
-  st->tag = calloc((size_t)max_batch, sizeof(int64_t));
-  st->tag_scratch = calloc((size_t)max_batch, sizeof(int64_t));
   if (st->device) st->device_index = cache_alloc(st, (size_t)max_batch * sizeof(int64_t));
-  fsq_status s = st->tag && st->tag_scratch && (!st->device || st->device_index)
+  fsq_status s = !st->device || st->device_index
                      ? alloc_arrays(st, st->cap, &st->key, &st->value, &st->scratch)
                      : fsq_error(FSQ_ERR_NOMEM, "attention cache: %lld rows", (long long)max_batch);
   if (s != FSQ_OK) fsq_nn_mha_state_free(st);
@@ -120,8 +118,6 @@ void fsq_nn_mha_state_free(fsq_nn_mha_state *st) {
   cache_free(st, st->value);
   cache_free(st, st->scratch);
   cache_free(st, st->device_index);
-  free(st->tag);
-  free(st->tag_scratch);
   memset(st, 0, sizeof *st);
 }
 
@@ -129,16 +125,6 @@ void fsq_nn_mha_state_clear(fsq_nn_mha_state *st) {
   st->batch = 0;
   st->len = 0;
   st->static_kv = 0;
-}
-
-void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st) {
-  /* The rows start apart, which is always correct (a reorder then copies),
-   * until the owner of the inputs names their sources
-   * (fsq_nn_mha_state_tag_sources). Comparing the rows instead would need
-   * a download on a device, and on the host it finds rows of one sentence
-   * apart wherever the BLAS rounds a row by its position (OpenBLAS's
-   * Haswell and Zen kernels), making the two disagree. */
-  for (int64_t b = 0; b < st->batch; b++) st->tag[b] = b;
 }
 
 /* Gathers the live rows of *buf into scratch by index, then swaps them;
@@ -175,15 +161,6 @@ static void gather_rows(fsq_nn_mha_state *st, void **buf, const int64_t *index, 
   }
 }
 
-fsq_status fsq_nn_mha_state_tag_sources(fsq_nn_mha_state *st, const int64_t *source, int64_t n) {
-  if (!st->static_kv || st->len == 0) return FSQ_OK; /* nothing static cached */
-  if (n != st->batch)
-    return fsq_error(FSQ_ERR_INVALID, "attention cache: %lld source tags for %lld cached rows",
-                     (long long)n, (long long)st->batch);
-  memcpy(st->tag, source, (size_t)n * sizeof(int64_t));
-  return FSQ_OK;
-}
-
 /* The device's reorder: *buf's rows [0, batch) gathered into scratch by
  * st->device_index (uploaded), then swapped. Whole rows move, the unused
  * steps past len included: one index_select kernel per buffer, where
@@ -205,19 +182,6 @@ fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, 
     if (index[b] < 0 || index[b] >= st->batch)
       return fsq_error(FSQ_ERR_INVALID, "attention cache reorder: index %lld outside batch %lld",
                        (long long)index[b], (long long)st->batch);
-  if (st->static_kv) {
-    int same = 1;
-    for (int64_t b = 0; same && b < n; b++)
-      same = b < st->batch && st->tag[index[b]] == st->tag[b];
-    if (same) { /* every row already holds what it would be given */
-      st->batch = n;
-      return FSQ_OK;
-    }
-    for (int64_t b = 0; b < n; b++) st->tag_scratch[b] = st->tag[index[b]];
-    int64_t *t = st->tag;
-    st->tag = st->tag_scratch;
-    st->tag_scratch = t;
-  }
   if (st->device) {
     st->device->mem_upload(st->device_index, index, (size_t)n * sizeof(int64_t));
     gather_rows_device(st, &st->key, n);
@@ -226,6 +190,15 @@ fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, 
     gather_rows(st, &st->key, index, n);
     gather_rows(st, &st->value, index, n);
   }
+  st->batch = n;
+  return FSQ_OK;
+}
+
+fsq_status fsq_nn_mha_state_keep_rows(fsq_nn_mha_state *st, int64_t n) {
+  if (st->len == 0) return FSQ_OK; /* nothing cached yet */
+  if (n <= 0 || n > st->batch)
+    return fsq_error(FSQ_ERR_INVALID, "attention cache: keep %lld of %lld rows", (long long)n,
+                     (long long)st->batch);
   st->batch = n;
   return FSQ_OK;
 }

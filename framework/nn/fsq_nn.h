@@ -167,13 +167,7 @@ typedef struct fsq_nn_mha_state {
    * than the largest one allowed. */
   int64_t cap;
   int64_t batch, len; /* the live part: [batch, H, len, Dh] */
-  /* Static keys/values (encoder attention): tag[b] names row b's source
-   * (rows projected from one encoded sentence share a tag), so a reorder
-   * that maps every row onto its own source (beams of one sentence) copies
-   * nothing. A cache starts with every row apart and takes its tags from
-   * fsq_nn_mha_state_tag_sources. */
-  int64_t *tag, *tag_scratch; /* [max_batch] (host memory) */
-  int static_kv;
+  int static_kv;      /* filled once from the encoder output (encoder attention) */
 } fsq_nn_mha_state;
 
 fsq_status fsq_nn_mha_state_init(fsq_nn_mha_state *st, const fsq_nn_mha *m, int64_t max_batch,
@@ -187,14 +181,11 @@ fsq_status fsq_nn_mha_state_reserve(fsq_nn_mha_state *st, int64_t len);
  * index[b] (index_select on the batch dim); n may differ from the batch.
  * index is host memory (uploaded once per call on a device). */
 fsq_status fsq_nn_mha_state_reorder(fsq_nn_mha_state *st, const int64_t *index, int64_t n);
-/* Tags a filled static cache's rows [0, n) by where their keys and values
- * came from: rows with equal source[b] were projected from bitwise equal
- * inputs (source: a decoder state's record of which encoded sentence each
- * of its rows holds), so a reorder among them copies nothing, as fairseq
- * leaves encoder-attention keys and values in place while the batch keeps
- * its size. n must be the cached batch. A cache that holds no static keys
- * and values ignores it. */
-fsq_status fsq_nn_mha_state_tag_sources(fsq_nn_mha_state *st, const int64_t *source, int64_t n);
+/* The reorder that moves nothing: rows [0, n) keep what they hold, the
+ * batch becomes n (n <= the cached batch). For an owner that knows its
+ * rows already hold what a reorder would give them (beams of one sentence
+ * in a static cache). */
+fsq_status fsq_nn_mha_state_keep_rows(fsq_nn_mha_state *st, int64_t n);
 
 /* query: [T, B, C]; key: [S, B, kdim], value: [S, B, vdim] (NULL:
  * self-attention on query);
@@ -287,8 +278,12 @@ fsq_status fsq_nn_decoder_layer_state_init(fsq_nn_decoder_layer_state *st,
                                            int64_t max_tgt_len, int64_t max_src_len);
 void fsq_nn_decoder_layer_state_free(fsq_nn_decoder_layer_state *st);
 void fsq_nn_decoder_layer_state_clear(fsq_nn_decoder_layer_state *st);
+/* Both caches to index (fsq_nn_mha_state_reorder); with encoder_in_place
+ * the encoder attention's keep their rows (fsq_nn_mha_state_keep_rows):
+ * the caller knows every row already holds its sentence's. */
 fsq_status fsq_nn_decoder_layer_state_reorder(fsq_nn_decoder_layer_state *st,
-                                              const int64_t *index, int64_t n);
+                                              const int64_t *index, int64_t n,
+                                              int encoder_in_place);
 /* fairseq's TransformerDecoderLayerBase.forward: x: [T, B, C];
  * self_padding_mask: u8 [B, T] or NULL (full mode only); enc: [S, B,
  * encoder_embed_dim] (NULL, or ignored, with no_encoder_attn);

@@ -12,8 +12,5 @@ fsq_status fsq_nn_join(char *buf, const char *prefix, const char *name);
 /* Registers a float32 parameter <prefix>.<name>; NULL with fsq_error set. */
 fsq_tensor *fsq_nn_param(fsq_params *p, const char *prefix, const char *name, int ndim,
                          const int64_t *shape);
-/* Tags the rows of a freshly filled static cache: row b shares row b - 1's
- * tag when its keys and values are bitwise equal (attention_state.c). */
-void fsq_nn_mha_state_tag_rows(fsq_nn_mha_state *st);
 
 #endif

@@ -96,10 +96,13 @@ void fsq_nn_decoder_layer_state_clear(fsq_nn_decoder_layer_state *st) {
 }
 
 fsq_status fsq_nn_decoder_layer_state_reorder(fsq_nn_decoder_layer_state *st,
-                                              const int64_t *index, int64_t n) {
+                                              const int64_t *index, int64_t n,
+                                              int encoder_in_place) {
   fsq_status s = fsq_nn_mha_state_reorder(&st->self_attn, index, n);
-  /* An unused encoder cache (no_encoder_attn) is empty: reorder is a no-op. */
-  return s == FSQ_OK ? fsq_nn_mha_state_reorder(&st->encoder_attn, index, n) : s;
+  if (s != FSQ_OK) return s;
+  /* An unused encoder cache (no_encoder_attn) is empty: both are no-ops. */
+  return encoder_in_place ? fsq_nn_mha_state_keep_rows(&st->encoder_attn, n)
+                          : fsq_nn_mha_state_reorder(&st->encoder_attn, index, n);
 }
 
 fsq_tensor *fsq_nn_decoder_layer_forward(fsq_ctx *ctx, const fsq_nn_decoder_layer *l,

@@ -606,7 +606,7 @@ static void run_incremental_decoder_layer(int normalize_before, int lm) {
     CU_ASSERT_PTR_NOT_NULL(fsq_nn_decoder_layer_forward(ctx, &l, fsq_narrow(ctx, x, 0, t, 1),
                                                         NULL, enc, emask, &st));
   const int64_t order[3] = {1, 2, 1};
-  CU_ASSERT_EQUAL_FATAL(fsq_nn_decoder_layer_state_reorder(&st, order, 3), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(fsq_nn_decoder_layer_state_reorder(&st, order, 3, 0), FSQ_OK);
   fsq_tensor *idx = index_tensor(ctx, order, 3);
   fsq_tensor *xr = fsq_index_select(ctx, x, 1, idx);
   fsq_tensor *er = lm ? NULL : fsq_index_select(ctx, enc, 1, idx);

@@ -34,7 +34,8 @@ struct fsq_model_decoder_state {
   uint8_t *mask, *mask_scratch;   /* [rows, S]; [max_batch * max_src_len] each */
   int has_pads;                   /* 0: fairseq passes no encoder padding mask */
   /* tag[b]: the encoded sentence whose output (and mask) row b holds, so a
-   * reorder among one sentence's beams moves nothing. */
+   * reorder among one sentence's beams moves nothing here nor in the
+   * encoder attention's caches (tf_reorder). */
   int64_t *tag, *tag_scratch;     /* [max_batch] each (host memory) */
   /* NULL: enc, mask and their scratch are host memory (malloc). Otherwise
    * the device backend of the model's parameters, which allocated them,
@@ -277,17 +278,25 @@ fsq_status tf_reorder(fsq_model_decoder_state *st, const int64_t *index, int64_t
     if (index[b] < 0 || index[b] >= st->rows)
       return fsq_error(FSQ_ERR_INVALID, "transformer: reorder index %lld outside %lld rows",
                        (long long)index[b], (long long)st->rows);
+  /* Every row b < n already holds what index[b] would give it when both
+   * hold copies of one encoded sentence (beams of one sentence): then the
+   * encoder output, its mask and the encoder attention's keys and values
+   * stay where they are, as fairseq's reorder_incremental_state leaves
+   * encoder-decoder keys and values alone while the batch keeps its size.
+   * (Rows of one sentence are equal up to how a GEMM rounds a row by its
+   * position, which some BLAS kernels do: deciding by the tags makes every
+   * backend and kernel keep the same rows, without reading them.) */
+  int same = 1;
+  for (int64_t b = 0; same && b < n; b++) same = b < st->rows && st->tag[index[b]] == st->tag[b];
   /* Checked above against the same rows the caches hold (they follow every
    * step and reorder), so the layers' reorders cannot fail half-way. */
   for (int64_t i = 0; i < st->layers_made; i++) {
-    fsq_status s = fsq_nn_decoder_layer_state_reorder(&st->layers[i], index, n);
+    fsq_status s = fsq_nn_decoder_layer_state_reorder(&st->layers[i], index, n, same);
     if (s != FSQ_OK) {
       st->steps = -1;
       return fsq_error_wrap(s, "transformer: reorder");
     }
   }
-  int same = 1;
-  for (int64_t b = 0; same && b < n; b++) same = b < st->rows && st->tag[index[b]] == st->tag[b];
   if (!same) {
     for (int64_t b = 0; b < n; b++) st->tag_scratch[b] = st->tag[index[b]];
     gather_rows((void **)&st->tag, (void **)&st->tag_scratch, 0, index, 0); /* swap */
@@ -381,21 +390,6 @@ static fsq_tensor *log_probs(fsq_ctx *ctx, fsq_tensor *logits, int64_t n) {
   return fsq_log_softmax(ctx, x);
 }
 
-/* After the first step filled the encoder attention's static caches from
- * st->enc: st->tag says which rows hold copies of the same encoded
- * sentence, so a reorder among one sentence's beams leaves those rows where
- * they are, as fairseq's reorder_incremental_state leaves encoder-decoder
- * keys and values alone while the batch keeps its size. (Their contents
- * are equal up to how the GEMM rounds a row by its position, which some
- * BLAS kernels do; the tags make every backend and kernel take the same
- * rows, without reading them.) */
-static fsq_status tag_encoder_caches(fsq_model_decoder_state *st) {
-  fsq_status s = FSQ_OK;
-  for (int64_t i = 0; i < st->layers_made && s == FSQ_OK; i++)
-    s = fsq_nn_mha_state_tag_sources(&st->layers[i].encoder_attn, st->tag, st->rows);
-  return s;
-}
-
 fsq_tensor *tf_decode_step(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *st,
                            const fsq_tensor *prev_tokens, int incremental) {
   if (check_model(m, st) != FSQ_OK || check_ctx(st, ctx) != FSQ_OK ||
@@ -414,10 +408,6 @@ fsq_tensor *tf_decode_step(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_state *
     /* A failure after some layer appended to its cache leaves the caches
      * out of step with each other: refuse further steps until encode. */
     st->steps = out != NULL ? st->steps + 1 : -1;
-    if (st->steps == 1 && tag_encoder_caches(st) != FSQ_OK) {
-      st->steps = -1;
-      out = NULL;
-    }
   }
   if (out == NULL) fsq_error_wrap(fsq_error_code(), "transformer: decode_step");
   return out;
