@@ -80,3 +80,22 @@ struct fsq_registry *fsq_test_open_registry(void) {
   fsq_registry_close(reg);
   return NULL;
 }
+
+int fsq_test_split_args(const char *program, const char *args, char *buf, size_t size,
+                        char **argv, int max) {
+  char *save = NULL;
+  int argc = 1;
+  argv[0] = (char *)program;
+  snprintf(buf, size, "%s", args);
+  for (char *w = strtok_r(buf, " ", &save); w != NULL && argc < max; w = strtok_r(NULL, " ", &save))
+    argv[argc++] = w;
+  return argc;
+}
+
+fsq_status fsq_test_resolve(const char *program, const fsq_option *options,
+                            const fsq_config_selector *selectors, const char *args,
+                            fsq_config *out) {
+  char buf[1024], *argv[64];
+  int argc = fsq_test_split_args(program, args, buf, sizeof buf, argv, 64);
+  return fsq_config_resolve(program, options, selectors, argc, argv, out);
+}

@@ -6,6 +6,8 @@
 #include <CUnit/CUnit.h>
 #include <stddef.h>
 
+#include "core/fsq_core.h"
+
 typedef struct fsq_test_case {
   const char *name;
   CU_TestFunc fn;
@@ -31,5 +33,19 @@ struct fsq_registry;
 /* The registry along $FSQ_COMPONENT_PATH, or NULL after printing on stderr
  * why it failed or every problem it reported (a broken component file). */
 struct fsq_registry *fsq_test_open_registry(void);
+
+/* A command line for an option parser: argv[0] = program, then args split
+ * at spaces into buf (size bytes; argv points into it). Returns argc, at
+ * most max. */
+int fsq_test_split_args(const char *program, const char *args, char *buf, size_t size,
+                        char **argv, int max);
+struct fsq_option;
+struct fsq_config_selector;
+struct fsq_config;
+/* "--flag value ..." resolved as `program` would with its option table and
+ * component selectors (fsq_config_resolve). */
+fsq_status fsq_test_resolve(const char *program, const struct fsq_option *options,
+                            const struct fsq_config_selector *selectors, const char *args,
+                            struct fsq_config *out);
 
 #endif

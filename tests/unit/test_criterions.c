@@ -29,11 +29,8 @@ static const fsq_component *criterion_component(const char *name) {
 /* The criterion's configuration as the CLI resolves it: its option table
  * parsed from args (space separated flags), defaults filled. */
 static json_object *criterion_config(const char *name, const char *args) {
-  char buf[256], *argv[16] = {"fairseq-train"}, *save = NULL;
-  int argc = 1;
-  snprintf(buf, sizeof buf, "%s", args);
-  for (char *w = strtok_r(buf, " ", &save); w != NULL && argc < 16; w = strtok_r(NULL, " ", &save))
-    argv[argc++] = w;
+  char buf[256], *argv[16];
+  int argc = fsq_test_split_args("fairseq-train", args, buf, sizeof buf, argv, 16);
   fsq_option_set *set = fsq_option_set_new();
   CU_ASSERT_EQUAL_FATAL(fsq_option_set_add(set, name, criterion_component(name)->options), FSQ_OK);
   json_object *cfg = NULL, *pos = NULL;

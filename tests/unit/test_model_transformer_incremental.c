@@ -20,12 +20,7 @@ static const fsq_config_selector selectors[] = {{"arch", FSQ_KIND_MODEL}, FSQ_SE
 
 /* Resolves "--arch ... --flag value" as fairseq-generate would. */
 static fsq_status resolve(const char *args, fsq_config *c) {
-  char buf[1024], *argv[64] = {"fairseq-generate"}, *save = NULL;
-  int argc = 1;
-  snprintf(buf, sizeof buf, "%s", args);
-  for (char *w = strtok_r(buf, " ", &save); w != NULL && argc < 64; w = strtok_r(NULL, " ", &save))
-    argv[argc++] = w;
-  return fsq_config_resolve("fairseq-generate", program_options, selectors, argc, argv, c);
+  return fsq_test_resolve("fairseq-generate", program_options, selectors, args, c);
 }
 
 /* specials + words w0 .. w{words-1} */

@@ -89,14 +89,9 @@ static const fsq_config_selector selectors[] = {
 /* Resolves "--flag value ..." as fairseq-train would, with data dir data,
  * and builds the trainer. */
 void fixture_start_on(const char *data, const char *args, const fsq_kernels *backend, run *r) {
-  char buf[1024], *argv[64] = {"fairseq-train"}, *save = NULL;
-  int argc = 1;
-  snprintf(buf, sizeof buf, "%s", args);
-  for (char *w = strtok_r(buf, " ", &save); w != NULL && argc < 64; w = strtok_r(NULL, " ", &save))
-    argv[argc++] = w;
   memset(r, 0, sizeof *r);
-  CU_ASSERT_EQUAL_FATAL(fsq_config_resolve("fairseq-train", program_options, selectors, argc, argv,
-                                           &r->config), FSQ_OK);
+  CU_ASSERT_EQUAL_FATAL(fsq_test_resolve("fairseq-train", program_options, selectors, args,
+                                         &r->config), FSQ_OK);
   json_object_object_add(r->config.cfg, "data", json_object_new_string(data));
   fsq_trainer_parts parts = {
       r->config.chosen[FSQ_KIND_TASK]->component->ops,
