@@ -184,6 +184,13 @@ fsq_status fsq_trainer_forward(fsq_trainer *t, const char *split, const uint32_t
   return FSQ_OK;
 }
 
+fsq_status fsq_trainer_gnorm_finite(const fsq_trainer *t, double gnorm) {
+  if (isfinite(gnorm)) return FSQ_OK;
+  return fsq_error(FSQ_ERR_INVALID,
+                   "gradient norm is %f at update %lld: the loss is diverging; try a lower --lr "
+                   "or --clip-norm", gnorm, (long long)t->num_updates + 1);
+}
+
 fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_log *log,
                               double *gnorm, int *updated, int *end_of_epoch) {
   memset(log, 0, sizeof *log);
@@ -241,10 +248,7 @@ fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_
   *gnorm = fsq_grads_clip(t->k, t->norm_sum, t->grads, t->n_params, t->clip_norm);
   fsq_status cst = fsq_trainer_dist_check_gnorm(t, gnorm);
   if (cst != FSQ_OK) return cst;
-  if (!isfinite(*gnorm))
-    return fsq_error(FSQ_ERR_INVALID,
-                     "gradient norm is %f at update %lld: the loss is diverging; try a lower "
-                     "--lr or --clip-norm", *gnorm, (long long)t->num_updates + 1);
+  if ((cst = fsq_trainer_gnorm_finite(t, *gnorm)) != FSQ_OK) return cst;
   fsq_status st = t->parts.optimizer->step(t->optimizer, t->oparams, t->n_params, t->lr);
   fsq_params_zero_grad(t->params);
   /* a device's kernels report failures here, once per update */

@@ -66,6 +66,8 @@ const char *fsq_cfg_string(struct json_object *cfg, const char *key, const char 
 
 fsq_status fsq_trainer_forward(fsq_trainer *t, const char *split, const uint32_t *indices,
                                size_t count, int backward, fsq_criterion_log *log);
+/* The error of an update whose (summed) gradient norm is inf or nan. */
+fsq_status fsq_trainer_gnorm_finite(const fsq_trainer *t, double gnorm);
 /* One update over update_freq batches of it; *updated = 0 when the epoch
  * had no batch left, *end_of_epoch = 1 once it ran out. */
 fsq_status fsq_trainer_update(fsq_trainer *t, fsq_epoch_iter *it, fsq_criterion_log *log,

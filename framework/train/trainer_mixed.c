@@ -142,10 +142,7 @@ fsq_status fsq_trainer_mixed_step(fsq_trainer *t, const fsq_criterion_log *log, 
       return t->k->status();
     }
   }
-  if (!isfinite(*gnorm))
-    return fsq_error(FSQ_ERR_INVALID,
-                     "gradient norm is %f at update %lld: the loss is diverging; try a lower "
-                     "--lr or --clip-norm", *gnorm, (long long)t->num_updates + 1);
+  if ((cst = fsq_trainer_gnorm_finite(t, *gnorm)) != FSQ_OK) return cst;
   fsq_grads_scale(t->k, t->grads, t->n_params, (float)factor);
   fsq_status st = t->parts.optimizer->step(t->optimizer, t->oparams, t->n_params, t->lr);
   if (st != FSQ_OK) return st;
