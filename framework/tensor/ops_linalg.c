@@ -25,6 +25,23 @@ static mm_geom mm_load(const fsq_node *nd) {
   return g;
 }
 
+/* Element offset of each of batch matrices of x (its dims before the last
+ * two, row-major), from x's strides; NULL when out of memory. */
+static int64_t *mm_batch_offsets(fsq_ctx *ctx, const fsq_tensor *x, int64_t batch) {
+  int nd = x->ndim;
+  int64_t *o = fsq_ctx_alloc(ctx, (size_t)(batch ? batch : 1) * sizeof(int64_t));
+  if (!o) return NULL;
+  for (int64_t i = 0; i < batch; i++) {
+    int64_t rem = i, e = 0;
+    for (int d = nd - 3; d >= 0; d--) {
+      e += (rem % x->shape[d]) * x->stride[d];
+      rem /= x->shape[d];
+    }
+    o[i] = e;
+  }
+  return o;
+}
+
 /* An operand read in place: each batch's matrix has unit stride along its
  * last dim and a fixed stride (its leading dimension) along the other, as
  * the heads of attention ([B, H, T, Dh] views of [T, B, H * Dh]) do; then
@@ -36,18 +53,26 @@ static int mm_strided(fsq_ctx *ctx, const fsq_tensor *x, int64_t batch, int64_t 
   if (nd < 3 || fsq_is_contiguous(x) || x->stride[nd - 1] != 1 || x->shape[nd - 1] < 1 ||
       x->stride[nd - 2] < x->shape[nd - 1])
     return 0;
-  int64_t *o = fsq_ctx_alloc(ctx, (size_t)batch * sizeof(int64_t));
+  int64_t *o = mm_batch_offsets(ctx, x, batch);
   if (!o) return 0;
-  for (int64_t i = 0; i < batch; i++) {
-    int64_t rem = i, e = 0;
-    for (int d = nd - 3; d >= 0; d--) {
-      e += (rem % x->shape[d]) * x->stride[d];
-      rem /= x->shape[d];
-    }
-    o[i] = e;
-  }
   *ld = x->stride[nd - 2];
   *off = o;
+  return 1;
+}
+
+/* 1 when stride lays the elements of shape out densely (each once, no
+ * gaps): a permutation of a contiguous layout. */
+static int mm_dense(int nd, const int64_t *shape, const int64_t *stride) {
+  int used[FSQ_MAX_DIMS] = {0};
+  int64_t want = 1;
+  for (int k = 0; k < nd; k++) { /* the dims from the innermost out */
+    int best = -1;
+    for (int d = 0; d < nd; d++)
+      if (!used[d] && (best < 0 || stride[d] < stride[best])) best = d;
+    used[best] = 1;
+    if (shape[best] != 1 && stride[best] != want) return 0;
+    want *= shape[best];
+  }
   return 1;
 }
 
@@ -119,6 +144,25 @@ static void matmul_backward(fsq_ctx *ctx, fsq_node *nd) {
   }
 }
 
+/* The product's output [..., M, N]: contiguous, or, when like is given (a
+ * b read in place, not transposed), laid out as like is, its rows of M in
+ * place of like's rows: attention's w @ v over heads that are views of
+ * [S, B, H * Dh] then comes out as [T, B, H * Dh] already, and the heads'
+ * merge is a view instead of a copy. *ldy and *oy (batch offsets) are set
+ * for that layout; they stay as they are for a contiguous one. */
+static fsq_tensor *mm_output(fsq_ctx *ctx, fsq_dtype t, int nd, const int64_t *shape,
+                             const fsq_tensor *like, int64_t *ldy, const int64_t **oy) {
+  fsq_tensor *y = fsq_empty(ctx, t, nd, shape);
+  if (!y || !like || !mm_dense(nd, shape, like->stride)) return y;
+  int64_t batch = 1;
+  for (int d = 0; d < nd - 2; d++) batch *= shape[d];
+  memcpy(y->stride, like->stride, (size_t)nd * sizeof(int64_t));
+  *oy = mm_batch_offsets(ctx, y, batch);
+  if (!*oy) return NULL;
+  *ldy = y->stride[nd - 2];
+  return y;
+}
+
 fsq_tensor *fsq_matmul_scaled(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int trans_a,
                               int trans_b, double alpha) {
   if (!a || !b) return NULL;
@@ -163,14 +207,17 @@ fsq_tensor *fsq_matmul_scaled(fsq_ctx *ctx, fsq_tensor *a, fsq_tensor *b, int tr
   if (run.batch > 1 && !run.b_shared && mm_strided(ctx, b, run.batch, &run.ldb, &offb)) B = b->data;
   if (!A) A = fsq_contig_data(ctx, a);
   if (!B) B = fsq_contig_data(ctx, b);
-  fsq_tensor *y = A && B ? fsq_empty(ctx, a->dtype, na, shape) : NULL;
+  int64_t ldy = run.n;
+  const int64_t *oy = NULL;
+  fsq_tensor *y = A && B ? mm_output(ctx, a->dtype, na, shape, !run.tb && offb ? b : NULL,
+                                     &ldy, &oy) : NULL;
   if (!y) return NULL;
   int64_t sa = run.m * run.k, sb = run.b_shared ? 0 : run.k * run.n, sy = run.m * run.n;
   const int64_t *oa = mm_offsets(ctx, run.batch, offa, sa), *ob = mm_offsets(ctx, run.batch, offb, sb);
-  const int64_t *oy = mm_offsets(ctx, run.batch, NULL, sy);
+  oy = mm_offsets(ctx, run.batch, oy, sy);
   if (!oa || !ob || !oy) return NULL;
   ctx->k->gemm_batched(a->dtype, run.ta, run.tb, run.m, run.n, run.k, alpha, A, run.lda, oa, B,
-                       run.ldb, ob, 0.0, y->data, run.n, oy, run.batch);
+                       run.ldb, ob, 0.0, y->data, ldy, oy, run.batch);
   fsq_tensor *in[2] = {a, b};
   if (fsq_needs_grad(ctx, 2, in)) {
     fsq_node *nd = fsq_record(ctx, y, matmul_backward, 2, in);

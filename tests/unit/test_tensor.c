@@ -503,6 +503,34 @@ static void test_cross_entropy_writes_gradient_over_dead_logits(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* w @ v over heads that are views of v [S, B, H, D] comes out laid out as
+ * [T, B, H, D]: merging the heads back is a view of the product, and the
+ * values are those of the product over contiguous copies. */
+static void test_heads_product_merges_without_copy(void) {
+  const int64_t ws[4] = {2, 3, 4, 5}, vs[4] = {5, 2, 3, 6}, merged[3] = {4, 2, 18};
+  static const int split[4] = {1, 2, 0, 3}, merge[4] = {2, 0, 1, 3};
+  float wv[120], vv[180];
+  for (int i = 0; i < 120; i++) wv[i] = (float)sin(0.7 * i);
+  for (int i = 0; i < 180; i++) vv[i] = (float)cos(0.3 * i);
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_tensor *w = fsq_from_data(ctx, FSQ_F32, 4, ws, wv);
+  fsq_tensor *vh = fsq_permute(ctx, fsq_from_data(ctx, FSQ_F32, 4, vs, vv), split);
+  fsq_tensor *y = fsq_matmul(ctx, w, vh, 0, 0); /* [B, H, T, D] */
+  fsq_tensor *a = fsq_reshape(ctx, fsq_permute(ctx, y, merge), 3, merged);
+  fsq_tensor *ref = fsq_matmul(ctx, w, fsq_contiguous(ctx, vh), 0, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+  CU_ASSERT_PTR_EQUAL(a->data, y->data);
+  CU_ASSERT_TRUE(fsq_is_contiguous(ref));
+  for (int64_t b = 0; b < 2; b++)
+    for (int64_t h = 0; h < 3; h++)
+      for (int64_t t = 0; t < 4; t++)
+        for (int64_t d = 0; d < 6; d++)
+          CU_ASSERT_EQUAL(fsq_get(a, ((t * 2 + b) * 3 + h) * 6 + d),
+                          fsq_get(ref, ((b * 3 + h) * 4 + t) * 6 + d));
+  fsq_ctx_destroy(ctx);
+}
+
 static void test_embedding_gives_no_gradient_to_padding_row(void) {
   fsq_params *p = fsq_params_create();
   const int64_t ws[2] = {4, 2}, is[1] = {5};
@@ -857,6 +885,7 @@ int main(void) {
       FSQ_TEST_CASE(test_gradients_accumulate_for_shared_weights),
       FSQ_TEST_CASE(test_cross_entropy_writes_gradient_over_dead_logits),
       FSQ_TEST_CASE(test_grad_ready_hook_fires_once_per_leaf_when_final),
+      FSQ_TEST_CASE(test_heads_product_merges_without_copy),
       FSQ_TEST_CASE(test_embedding_gives_no_gradient_to_padding_row),
       FSQ_TEST_CASE(test_views_share_storage),
       FSQ_TEST_CASE(test_failed_op_returns_null_and_chains),

@@ -179,6 +179,14 @@ static fsq_tensor *op_mm_heads_ta(fsq_ctx *c, fsq_tensor **x) {
   static const int perm[4] = {0, 2, 1, 3};
   return fsq_matmul(c, fsq_permute(c, x[0], perm), fsq_permute(c, x[1], perm), 1, 0);
 }
+/* attention's w @ v over heads that are views of [S, B, H, D], then the
+ * heads merged back to [T, B, H * D] (the product comes out in that layout) */
+static fsq_tensor *op_mm_heads_merge(fsq_ctx *c, fsq_tensor **x) {
+  static const int split[4] = {1, 2, 0, 3}, merge[4] = {2, 0, 1, 3};
+  fsq_tensor *y = fsq_matmul(c, x[0], fsq_permute(c, x[1], split), 0, 0); /* [B, H, T, D] */
+  const int64_t shape[3] = {3, 2, 10};
+  return fsq_reshape(c, fsq_permute(c, y, merge), 3, shape);
+}
 static fsq_tensor *op_mm(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 0, 0); }
 static fsq_tensor *op_mm_ta(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 1, 0); }
 static fsq_tensor *op_mm_tb(fsq_ctx *c, fsq_tensor **x) { return fsq_matmul(c, x[0], x[1], 0, 1); }
@@ -274,6 +282,7 @@ static const op_row rows[] = {
     {"matmul_heads", op_mm_heads, 2, {4, 4}, {{2, 3, 4, 5}, {2, 2, 4, 5}}, 0},
     {"matmul_heads_scaled", op_mm_heads_scaled, 2, {4, 4}, {{2, 3, 4, 5}, {2, 2, 4, 5}}, 0},
     {"matmul_scaled_shared_b", op_mm_scaled_shared, 2, {3, 2}, {{2, 5, 3}, {4, 3}}, 0},
+    {"matmul_heads_merge", op_mm_heads_merge, 2, {4, 4}, {{2, 2, 3, 4}, {4, 2, 2, 5}}, 0},
     {"matmul_heads_trans_a", op_mm_heads_ta, 2, {4, 4}, {{2, 3, 4, 5}, {2, 3, 4, 2}}, 0},
     {"linear", op_linear, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
     {"linear_relu", op_linear_relu, 3, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}, 0},
