@@ -12,10 +12,11 @@ static fsq_tensor *pre(fsq_ctx *ctx, const fsq_nn_layer_config *cfg,
   return cfg->normalize_before ? fsq_nn_layer_norm_forward(ctx, ln, x) : x;
 }
 
-/* Its epilogue: residual + dropout(y), then the post-norm. */
+/* Its epilogue: residual + dropout(y), then the post-norm. Nothing reads
+ * the body's output y afterwards, so the sum may take its storage. */
 static fsq_tensor *post(fsq_ctx *ctx, const fsq_nn_layer_config *cfg,
                         const fsq_nn_layer_norm *ln, fsq_tensor *residual, fsq_tensor *y) {
-  fsq_tensor *x = fsq_dropout_add(ctx, residual, y, cfg->dropout);
+  fsq_tensor *x = fsq_dropout_add_inplace(ctx, residual, y, cfg->dropout);
   return cfg->normalize_before ? x : fsq_nn_layer_norm_forward(ctx, ln, x);
 }
 

@@ -33,8 +33,8 @@ fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
   return node;
 }
 
-/* The bytes t's elements can touch: [data, data + extent). */
-static int overlaps(const fsq_tensor *t, const char *p, size_t bytes) {
+int fsq_tensor_overlaps(const fsq_tensor *t, const void *p_, size_t bytes) {
+  const char *p = p_;
   if (!t || !t->data) return 0;
   int64_t last = 0;
   for (int d = 0; d < t->ndim; d++) {
@@ -45,19 +45,29 @@ static int overlaps(const fsq_tensor *t, const char *p, size_t bytes) {
   return lo < p + bytes && p < hi;
 }
 
-int fsq_tape_storage_dead(const fsq_node *n, const void *p, size_t bytes) {
-  for (const fsq_node *m = n->prev; m; m = m->prev) {
+/* 1 when no node from m back reads [p, p + bytes) in its backward and no
+ * tensor made by no op lies there. */
+static int storage_unread_from(const fsq_node *m, const void *p, size_t bytes) {
+  for (; m; m = m->prev) {
     if ((m->reads & FSQ_NODE_READS_OUTPUT) &&
-        (overlaps(m->out, p, bytes) || overlaps(m->out2, p, bytes)))
+        (fsq_tensor_overlaps(m->out, p, bytes) || fsq_tensor_overlaps(m->out2, p, bytes)))
       return 0;
     for (int j = 0; j < m->n_in; j++) {
-      if (!overlaps(m->in[j], p, bytes)) continue;
+      if (!fsq_tensor_overlaps(m->in[j], p, bytes)) continue;
       /* read by this backward, or the memory of a tensor no op made (a
        * parameter, an input): the caller may still want it */
       if ((m->reads & FSQ_NODE_READS_INPUTS) || !m->in[j]->node) return 0;
     }
   }
   return 1;
+}
+
+int fsq_tape_storage_dead(const fsq_node *n, const void *p, size_t bytes) {
+  return storage_unread_from(n->prev, p, bytes);
+}
+
+int fsq_tape_storage_unread(const fsq_ctx *ctx, const void *p, size_t bytes) {
+  return storage_unread_from(ctx->tape, p, bytes);
 }
 
 /* A gradient buffer released by fsq_backward once its node has run; the

@@ -186,6 +186,12 @@ fsq_tensor *fsq_dropout(fsq_ctx *ctx, fsq_tensor *x, double p);
 /* residual + dropout(x, p) (same shapes), as fsq_add(residual,
  * fsq_dropout(x, p)) computes it, mask included, storing one output. */
 fsq_tensor *fsq_dropout_add(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x, double p);
+/* The same, the sum written over x's storage when that changes nothing
+ * backward computes (x an op's contiguous f32/f64 output no recorded
+ * backward reads), else stored apart: for a body output that no later op
+ * reads, as residual blocks' (PyTorch's inplace=True). */
+fsq_tensor *fsq_dropout_add_inplace(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x,
+                                    double p);
 /* mask: u8, broadcastable to x; nonzero positions become value (no grad). */
 fsq_tensor *fsq_masked_fill(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *mask, double value);
 

@@ -233,7 +233,23 @@ static void dropout_add_backward(fsq_ctx *ctx, fsq_node *n) {
   ctx->k->axpy(y->dtype, fsq_numel(y), 1.0, g, r->grad->data);
 }
 
-fsq_tensor *fsq_dropout_add(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x, double p) {
+/* 1 when residual + dropout(x) may be written over x: x is this step's
+ * contiguous op output, apart from residual, and no recorded backward reads
+ * its bytes (the caller reads x no more). f32/f64 only: there dropout(x)
+ * written first and the residual added after round once, as the sum does;
+ * 16-bit storage would round the dropout's output on its own first. */
+static int dropout_add_may_overwrite(fsq_ctx *ctx, const fsq_tensor *residual,
+                                     const fsq_tensor *x) {
+  if ((x->dtype != FSQ_F32 && x->dtype != FSQ_F64) || !x->node || !fsq_is_contiguous(x) ||
+      !fsq_arena_owns(fsq_ctx_arena(ctx), x->data))
+    return 0;
+  size_t bytes = (size_t)fsq_numel(x) * fsq_dtype_size(x->dtype);
+  return !fsq_tensor_overlaps(residual, x->data, bytes) &&
+         fsq_tape_storage_unread(ctx, x->data, bytes);
+}
+
+static fsq_tensor *dropout_add(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x, double p,
+                               int may_overwrite) {
   if (!residual || !x) return NULL;
   if (p < 0 || p >= 1) return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "dropout: p=%g not in [0, 1)", p);
   if (!ctx->training || p == 0 || residual == x || residual->ndim != x->ndim ||
@@ -245,20 +261,38 @@ fsq_tensor *fsq_dropout_add(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x, d
     return fsq_ctx_fail(ctx, FSQ_ERR_INVALID, "dropout_add: dtypes %s and %s differ",
                         fsq_dtype_name(residual->dtype), fsq_dtype_name(x->dtype));
   uint64_t stream = (ctx->step << 20) | (ctx->dropout_calls++ & 0xfffff);
+  int over = may_overwrite && dropout_add_may_overwrite(ctx, residual, x);
   const void *xc = fsq_contig_data(ctx, x), *rc = xc ? fsq_contig_data(ctx, residual) : NULL;
-  fsq_tensor *y = rc ? fsq_empty(ctx, x->dtype, x->ndim, x->shape) : NULL;
+  fsq_tensor *y = !rc ? NULL
+                  : over ? fsq_wrap(ctx, x->dtype, x->ndim, x->shape, x->data)
+                         : fsq_empty(ctx, x->dtype, x->ndim, x->shape);
   if (!y) return NULL;
   int64_t n = fsq_numel(x), one = 1;
-  ctx->k->copy(x->dtype, 1, &n, y->data, &one, rc, &one, 0);
-  ctx->k->dropout(x->dtype, n, y->data, xc, p, ctx->seed, stream, 1);
+  if (over) { /* y = dropout(x) + residual, in place: the bits of residual + dropout(x) */
+    ctx->k->dropout(x->dtype, n, y->data, xc, p, ctx->seed, stream, 0);
+    ctx->k->axpy(x->dtype, n, 1.0, rc, y->data);
+  } else {
+    ctx->k->copy(x->dtype, 1, &n, y->data, &one, rc, &one, 0);
+    ctx->k->dropout(x->dtype, n, y->data, xc, p, ctx->seed, stream, 1);
+  }
   fsq_tensor *in[2] = {residual, x};
   if (fsq_needs_grad(ctx, 2, in)) {
     fsq_node *nd = fsq_record(ctx, y, dropout_add_backward, 2, in);
     if (!nd) return NULL;
+    nd->reads = 0; /* gradients only: the mask comes from the stream */
     nd->f[0] = p;
     nd->i[0] = (int64_t)stream;
   }
   return y;
+}
+
+fsq_tensor *fsq_dropout_add(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x, double p) {
+  return dropout_add(ctx, residual, x, p, 0);
+}
+
+fsq_tensor *fsq_dropout_add_inplace(fsq_ctx *ctx, fsq_tensor *residual, fsq_tensor *x,
+                                    double p) {
+  return dropout_add(ctx, residual, x, p, 1);
 }
 
 /* ---- masked_fill ------------------------------------------------------------------ */

@@ -81,6 +81,9 @@ int fsq_check_float(fsq_ctx *ctx, const fsq_tensor *x, const char *op);
  * the arena (not recorded on the tape). */
 void *fsq_contig_data(fsq_ctx *ctx, const fsq_tensor *x);
 
+/* 1 when the bytes t's elements can touch ([data, data + extent) by its
+ * strides) meet [p, p + bytes). */
+int fsq_tensor_overlaps(const fsq_tensor *t, const void *p, size_t bytes);
 /* Whether an op over these inputs must be recorded. */
 int fsq_needs_grad(const fsq_ctx *ctx, int n, fsq_tensor *const *in);
 /* Records a node producing out; out becomes requires_grad. NULL on OOM. */
@@ -91,6 +94,9 @@ fsq_node *fsq_record(fsq_ctx *ctx, fsq_tensor *out, fsq_backward_fn fn, int n,
  * tensor made by no op (a parameter, an input) lies there: during n's
  * backward that memory may then be overwritten. */
 int fsq_tape_storage_dead(const fsq_node *n, const void *p, size_t bytes);
+/* The same over every node recorded so far: in forward, whether an op may
+ * write over [p, p + bytes) without changing what backward computes. */
+int fsq_tape_storage_unread(const fsq_ctx *ctx, const void *p, size_t bytes);
 /* t's gradient buffer (allocated zeroed on first use) or NULL when t does
  * not require grad. */
 void *fsq_grad_data(fsq_ctx *ctx, fsq_tensor *t);

@@ -313,6 +313,62 @@ static void test_dropout_add_equals_add_of_dropout(void) {
   fsq_ctx_destroy(ctx);
 }
 
+/* One step of loss = sum((r + dropout(h))^2) with h = x @ w a body output,
+ * the sum by fsq_dropout_add_inplace (inplace) or fsq_dropout_add; with
+ * reader, a later backward (relu's) reads h too. The sum, w's and r's
+ * gradients go to y, gw, gr; returns 1 when the sum took h's storage. */
+static int dropout_add_step(int inplace, int reader, float *y, float *gw, float *gr) {
+  enum { N = 33, K = 9, C = 17 };
+  const int64_t xs[2] = {N, K}, ws[2] = {K, C}, rs[2] = {N, C};
+  float xv[N * K], wv[K * C], rv[N * C];
+  for (int i = 0; i < N * K; i++) xv[i] = (float)sin(0.7 * i);
+  for (int i = 0; i < K * C; i++) wv[i] = (float)cos(0.3 * i);
+  for (int i = 0; i < N * C; i++) rv[i] = (float)sin(1.1 * i + 0.5);
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  fsq_tensor *w = fsq_from_data(ctx, FSQ_F32, 2, ws, wv), *r = fsq_from_data(ctx, FSQ_F32, 2, rs, rv);
+  fsq_requires_grad(w);
+  fsq_requires_grad(r);
+  fsq_ctx_set_seed(ctx, 5, 11);
+  fsq_tensor *h = fsq_matmul(ctx, fsq_from_data(ctx, FSQ_F32, 2, xs, xv), w, 0, 0);
+  fsq_tensor *extra = reader ? fsq_sum_all(ctx, fsq_relu(ctx, h)) : NULL;
+  fsq_tensor *sum = inplace ? fsq_dropout_add_inplace(ctx, r, h, 0.25) : fsq_dropout_add(ctx, r, h, 0.25);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(sum);
+  int took = sum->data == h->data;
+  memcpy(y, sum->data, (size_t)(N * C) * sizeof(float));
+  fsq_tensor *loss = fsq_sum_all(ctx, fsq_mul(ctx, sum, sum));
+  if (extra) loss = fsq_add(ctx, loss, extra);
+  CU_ASSERT_EQUAL_FATAL(fsq_backward(ctx, loss), FSQ_OK);
+  memcpy(gw, w->grad->data, (size_t)(K * C) * sizeof(float));
+  memcpy(gr, r->grad->data, (size_t)(N * C) * sizeof(float));
+  fsq_ctx_destroy(ctx);
+  return took;
+}
+
+/* fsq_dropout_add_inplace writes the sum over a body output no backward
+ * reads, with the bits of fsq_dropout_add (sum and gradients); an output a
+ * backward reads, or a leaf, keeps its values. */
+static void test_dropout_add_inplace_takes_only_dead_storage(void) {
+  float y[3][33 * 17], gw[3][9 * 17], gr[3][33 * 17];
+  CU_ASSERT_FALSE(dropout_add_step(0, 0, y[0], gw[0], gr[0]));
+  CU_ASSERT_TRUE(dropout_add_step(1, 0, y[1], gw[1], gr[1]));
+  CU_ASSERT_FALSE(dropout_add_step(1, 1, y[2], gw[2], gr[2])); /* h read by relu's backward */
+  for (int k = 1; k < 3; k++) {
+    CU_ASSERT_EQUAL(memcmp(y[0], y[k], sizeof y[0]), 0);
+    CU_ASSERT_EQUAL(memcmp(gr[0], gr[k], sizeof gr[0]), 0);
+  }
+  CU_ASSERT_EQUAL(memcmp(gw[0], gw[1], sizeof gw[0]), 0);
+  fsq_ctx *ctx = fsq_ctx_create(0);
+  const int64_t s[1] = {4};
+  const float v[4] = {1, 2, 3, 4};
+  fsq_tensor *leaf = fsq_from_data(ctx, FSQ_F32, 1, s, v);
+  fsq_requires_grad(leaf);
+  fsq_tensor *sum = fsq_dropout_add_inplace(ctx, fsq_full(ctx, FSQ_F32, 1, s, 1.0), leaf, 0.25);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(sum);
+  CU_ASSERT_PTR_NOT_EQUAL(sum->data, leaf->data);
+  CU_ASSERT_EQUAL(memcmp(leaf->data, v, sizeof v), 0);
+  fsq_ctx_destroy(ctx);
+}
+
 static void test_dropout_is_identity_when_not_training(void) {
   fsq_ctx *ctx = fsq_ctx_create(0);
   const int64_t s[1] = {5};
@@ -882,6 +938,7 @@ int main(void) {
       FSQ_TEST_CASE(test_f32_transcendentals_are_accurate),
       FSQ_TEST_CASE(test_dropout_is_identity_when_not_training),
       FSQ_TEST_CASE(test_dropout_add_equals_add_of_dropout),
+      FSQ_TEST_CASE(test_dropout_add_inplace_takes_only_dead_storage),
       FSQ_TEST_CASE(test_gradients_accumulate_for_shared_weights),
       FSQ_TEST_CASE(test_cross_entropy_writes_gradient_over_dead_logits),
       FSQ_TEST_CASE(test_grad_ready_hook_fires_once_per_leaf_when_final),

@@ -56,6 +56,11 @@ static fsq_tensor *op_dropout_add(fsq_ctx *c, fsq_tensor **x) {
   return fsq_dropout_add(c, x[0], x[1], 0.3);
 }
 
+/* the sum written over a matmul's output (no backward reads it) */
+static fsq_tensor *op_dropout_add_inplace(fsq_ctx *c, fsq_tensor **x) {
+  return fsq_dropout_add_inplace(c, x[0], fsq_matmul(c, x[1], x[2], 0, 0), 0.3);
+}
+
 static fsq_tensor *op_masked_fill(fsq_ctx *c, fsq_tensor **x) {
   static const int64_t ms[2] = {4, 1};
   static const uint8_t m[4] = {0, 1, 0, 1};
@@ -251,6 +256,7 @@ static const op_row rows[] = {
     {"glu_dim0", op_glu_dim0, 1, {2}, {{6, 5}}, 0},
     {"dropout", op_dropout, 1, {2}, {{9, 13}}, 0},
     {"dropout_add", op_dropout_add, 2, {2, 2}, {{9, 13}, {9, 13}}, 0},
+    {"dropout_add_inplace", op_dropout_add_inplace, 3, {2, 2, 2}, {{9, 13}, {9, 4}, {4, 13}}, 0},
     {"masked_fill", op_masked_fill, 1, {3}, {{3, 4, 5}}, 0},
     {"layer_norm", op_layer_norm, 3, {3, 1, 1}, {{3, 4, 7}, {7}, {7}}, 0},
     {"layer_norm_plain", op_layer_norm_plain, 1, {2}, {{5, 11}}, 0},
