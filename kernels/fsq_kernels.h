@@ -111,7 +111,7 @@ typedef struct fsq_kernels {
   /* Softmax over the last dim of x: [R, S]. Row r is query i = r % t_len of
    * batch b = r / rows_per_batch. mask: u8 [B, S], nonzero = padding (or NULL);
    * causal masks key j > i + (S - t_len). Fully masked rows give 0 (softmax)
-   * or -inf (log). */
+   * or -inf (log). y may be x (in place). */
   void (*softmax)(fsq_dtype t, int64_t rows, int64_t s, void *y, const void *x,
                   const uint8_t *mask, int64_t rows_per_batch, int64_t t_len, int causal,
                   int log);

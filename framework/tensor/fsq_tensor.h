@@ -227,6 +227,10 @@ fsq_tensor *fsq_layer_norm(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *weight, fsq_
 /* Over the last dim. */
 fsq_tensor *fsq_softmax(fsq_ctx *ctx, fsq_tensor *x);
 fsq_tensor *fsq_log_softmax(fsq_ctx *ctx, fsq_tensor *x);
+/* log_softmax written over x itself and x returned: grad mode off, x
+ * contiguous. Decoding's [rows, V] step output, where a second buffer of
+ * that size only adds memory traffic. */
+fsq_tensor *fsq_log_softmax_in_place(fsq_ctx *ctx, fsq_tensor *x);
 /* Attention softmax: x: [B*H, T, S] or [B, H, T, S] (b-major rows);
  * key_padding_mask: u8 [B, S], nonzero = pad (or NULL); causal masks key j >
  * i + S - T. Masked weights are 0; a fully masked row is all 0. */

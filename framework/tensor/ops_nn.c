@@ -96,6 +96,20 @@ fsq_tensor *fsq_softmax_masked(fsq_ctx *ctx, fsq_tensor *x, fsq_tensor *mask, in
 fsq_tensor *fsq_softmax(fsq_ctx *ctx, fsq_tensor *x) { return fsq_softmax_masked(ctx, x, NULL, 0, 0); }
 fsq_tensor *fsq_log_softmax(fsq_ctx *ctx, fsq_tensor *x) { return fsq_softmax_masked(ctx, x, NULL, 0, 1); }
 
+fsq_tensor *fsq_log_softmax_in_place(fsq_ctx *ctx, fsq_tensor *x) {
+  if (!x) return NULL;
+  if (!fsq_check_float(ctx, x, "log_softmax in place")) return NULL;
+  /* nothing may keep the input for a backward that the overwrite would break */
+  if (fsq_ctx_grad_enabled(ctx) || !fsq_is_contiguous(x) || x->ndim < 1 ||
+      x->shape[x->ndim - 1] == 0)
+    return fsq_ctx_fail(ctx, FSQ_ERR_INVALID,
+                        "log_softmax in place: needs grad mode off and a contiguous, "
+                        "non-empty tensor");
+  int64_t s = x->shape[x->ndim - 1], rows = fsq_numel(x) / s;
+  ctx->k->softmax(x->dtype, rows, s, x->data, x->data, NULL, rows, 1, 0, 1);
+  return x;
+}
+
 /* ---- indices ---------------------------------------------------------------------- */
 /* No index value is exempt from the range check. */
 #define NO_SKIP INT64_MIN

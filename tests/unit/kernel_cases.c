@@ -335,6 +335,11 @@ static void test_softmax_and_layer_norm(void) {
     cpu->softmax(FSQ_F32, R, S, y.h, x.h, mask.h, H * T, T, causal, log);
     dev->softmax(dt, R, S, y.d, x.d, mask.d, H * T, T, causal, log);
     expect_close("softmax", &y);
+    buf xi = buf_rand((size_t)(R * S), 17, -5, 5); /* x's values, overwritten */
+    cpu->softmax(FSQ_F32, R, S, xi.h, xi.h, mask.h, H * T, T, causal, log);
+    dev->softmax(dt, R, S, xi.d, xi.d, mask.d, H * T, T, causal, log);
+    expect_close("softmax in place", &xi);
+    buf_free(&xi);
     share(&y);
     cpu->softmax_backward(FSQ_F32, R, S, dx.h, dy.h, y.h, log);
     dev->softmax_backward(dt, R, S, dx.d, dy.d, y.d, log);

@@ -768,6 +768,38 @@ static void test_large_cross_entropy_matches_log_softmax_then_nll(void) {
   fsq_params_destroy(p);
 }
 
+/* Decoding's log_softmax over its own step output: the same bits as the
+ * op that writes a new tensor, at a vocabulary's size (vectorized and
+ * threaded f32 rows) and through the 16-bit path; refused where the
+ * overwrite could break a backward or a view. */
+static void test_log_softmax_in_place_equals_out_of_place(void) {
+  const int64_t n = 40, v = 12704, s[2] = {n, v};
+  const fsq_dtype types[2] = {FSQ_F32, FSQ_BF16};
+  for (int d = 0; d < 2; d++) {
+    fsq_ctx *ctx = fsq_ctx_create(0);
+    fsq_ctx_set_grad(ctx, 0);
+    fsq_tensor *x = fsq_empty(ctx, FSQ_F32, 2, s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    fsq_rng rng = fsq_rng_make(11, (uint64_t)d);
+    for (int64_t i = 0; i < n * v; i++) ((float *)x->data)[i] = fsq_rng_uniform(&rng) * 30 - 15;
+    x = fsq_cast(ctx, x, types[d]);
+    fsq_tensor *want = fsq_log_softmax(ctx, x);
+    fsq_tensor *got = fsq_log_softmax_in_place(ctx, x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    CU_ASSERT_PTR_EQUAL_FATAL(got, x);
+    size_t bytes = (size_t)(n * v) * fsq_dtype_size(types[d]);
+    CU_ASSERT_EQUAL(memcmp(got->data, want->data, bytes), 0);
+    CU_ASSERT_PTR_NULL(fsq_log_softmax_in_place(ctx, fsq_transpose(ctx, x, 0, 1)));
+    fsq_ctx_destroy(ctx);
+  }
+  fsq_ctx *ctx = fsq_ctx_create(0); /* grad mode on: refused */
+  const double x2[2] = {1, 2};
+  const int64_t s2[1] = {2};
+  CU_ASSERT_PTR_NULL(fsq_log_softmax_in_place(ctx, f64(ctx, 1, s2, x2)));
+  CU_ASSERT_EQUAL(fsq_ctx_status(ctx), FSQ_ERR_INVALID);
+  fsq_ctx_destroy(ctx);
+}
+
 /* Many small products (attention's heads) run one per thread, read from a
  * permuted view in place; each agrees with the same product done alone. */
 static void test_large_batched_matmul_matches_per_batch_products(void) {
@@ -926,6 +958,7 @@ int main(void) {
       FSQ_TEST_CASE(test_cross_entropy_without_smoothing_is_nll),
       FSQ_TEST_CASE(test_large_cross_entropy_matches_log_softmax_then_nll),
       FSQ_TEST_CASE(test_large_batched_matmul_matches_per_batch_products),
+      FSQ_TEST_CASE(test_log_softmax_in_place_equals_out_of_place),
       FSQ_TEST_CASE(test_layer_norm_normalizes_rows),
       FSQ_TEST_CASE(test_softmax_applies_causal_and_padding_masks),
       FSQ_TEST_CASE(test_fully_masked_row_gives_zero_weights),

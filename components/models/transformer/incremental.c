@@ -381,12 +381,14 @@ static fsq_tensor *full_logits(fsq_model *m, fsq_ctx *ctx, fsq_model_decoder_sta
 /* logits: [n, 1, V] (any float dtype) -> f32 log-probabilities [n, V]:
  * 16-bit logits are widened first, as fairseq's get_normalized_probs
  * takes log_softmax(logits.float()), so the search sees f32 whatever the
- * model computes in. */
+ * model computes in. Grad mode is off: the logits (the step's own) are
+ * overwritten when they are contiguous. */
 static fsq_tensor *log_probs(fsq_ctx *ctx, fsq_tensor *logits, int64_t n) {
   if (logits == NULL) return NULL;
   int64_t shape[2] = {n, logits->shape[2]};
   fsq_tensor *x = fsq_reshape(ctx, logits, 2, shape);
   if (x != NULL && x->dtype != FSQ_F32) x = fsq_cast(ctx, x, FSQ_F32);
+  if (x != NULL && fsq_is_contiguous(x)) return fsq_log_softmax_in_place(ctx, x);
   return fsq_log_softmax(ctx, x);
 }
 
