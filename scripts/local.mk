@@ -19,3 +19,6 @@ EXTRA_DIST += bench/gemm/bench_gemm.c bench/gemm/bench_gemm.h \
 # Running the suite under ASan + UBSan and under valgrind (README, Sanitizers).
 dist_noinst_SCRIPTS += scripts/check-sanitizers scripts/check-valgrind
 EXTRA_DIST += scripts/sanitizers/lsan.supp scripts/sanitizers/valgrind.supp
+# The matrix-product work of any command, against the GEMM peak (BENCHMARKS.md).
+dist_noinst_SCRIPTS += scripts/count-gemm-flops
+EXTRA_DIST += bench/gemm_count/gemm_count.c
