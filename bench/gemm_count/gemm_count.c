@@ -1,7 +1,9 @@
 /* gemm_count.c: an LD_PRELOAD library that counts the floating-point work
  * of every cblas_sgemm / cblas_dgemm call of a program (2 m n k per call,
  * k multiply-adds per output element) and passes each call on to the real
- * BLAS. At exit it prints one line to stderr:
+ * BLAS. At exit each process that multiplied anything appends one line to
+ * the file $FSQ_GEMM_COUNT_FILE (stderr without it; a benchmark script may
+ * send the program's stderr elsewhere):
  *   gemm-count: F GFLOP in N calls (S of them under 100 kFLOP)
  * so that a benchmark's figure can be set against the GEMM peak (the most
  * the machine could do with that work). Built and used by
@@ -12,6 +14,7 @@
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef void sgemm_fn(CBLAS_LAYOUT, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, blasint, blasint, blasint,
                       float, const float *, blasint, const float *, blasint, float, float *,
@@ -49,10 +52,15 @@ void cblas_dgemm(CBLAS_LAYOUT o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint
 }
 
 /* Only processes that multiplied anything report (a libtool wrapper's
- * shell and its helpers load this library too). */
+ * shell and its helpers load this library too; mpirun's ranks each add a
+ * line). */
 __attribute__((destructor)) static void report(void) {
   if (atomic_load(&calls) == 0) return;
-  fprintf(stderr, "gemm-count: %.3f GFLOP in %lld calls (%lld of them under 100 kFLOP)\n",
+  const char *path = getenv("FSQ_GEMM_COUNT_FILE");
+  FILE *f = path != NULL ? fopen(path, "a") : NULL;
+  fprintf(f != NULL ? f : stderr,
+          "gemm-count: %.3f GFLOP in %lld calls (%lld of them under 100 kFLOP)\n",
           2.0 * (double)atomic_load(&mul_adds) / 1e9, (long long)atomic_load(&calls),
           (long long)atomic_load(&small_calls));
+  if (f != NULL) fclose(f);
 }
