@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cli/cli_text.h"
 #include "generate/fsq_generate.h"
@@ -48,10 +51,20 @@ static const fsq_option generate_options[] = {
 
 static const fsq_config_selector selectors[] = {{"task", FSQ_KIND_TASK}, FSQ_SELECTOR_END};
 
+/* One decoding worker: a generator of its own (decoder states, search
+ * buffers), a step arena for the batch it collates, and its prefix
+ * buffer. */
+typedef struct gen_worker {
+  fsq_generator *gen;
+  fsq_ctx *ctx;
+  int64_t *prefix;
+  size_t cap_prefix;
+} gen_worker;
+
 typedef struct gen_run {
   fsq_config *c;
   fsq_loaded_models lm;
-  fsq_generator *gen;
+  fsq_generator *gen; /* worker 0's */
   fsq_gen_options opt;
   const fsq_dictionary *src_dict, *tgt_dict;
   const char *post_process; /* NULL: none */
@@ -69,8 +82,11 @@ typedef struct gen_run {
   fsq_text tok_ref, tok_hyp;
   int32_t *ids32, *ref32;
   size_t cap32, capref;
-  int64_t *prefix, *refbuf;
-  size_t cap_prefix, refcap;
+  int64_t *refbuf;
+  size_t refcap;
+  /* decoding workers (worker 0 uses gen) */
+  gen_worker *workers;
+  int n_workers;
   /* counters */
   int64_t num_sentences, gen_tokens;
   double gen_time;
@@ -135,33 +151,55 @@ static fsq_status score_one(gen_run *r, const int64_t *ref, int64_t nref, const 
   return fsq_bleu_add(r->bleu, r->ref32, (size_t)nref, r->ids32, (size_t)h->len);
 }
 
-static fsq_status run_batch(gen_run *r, fsq_ctx *ctx, fsq_sample *smp) {
+/* The collated batch's tensors as host arrays (the task collates
+ * contiguous tensors: no copy). */
+typedef struct batch_view {
+  int64_t B, S, T;
+  const int64_t *src, *ids, *tgt;
+} batch_view;
+
+static fsq_status view_batch(fsq_ctx *ctx, fsq_sample *smp, batch_view *v) {
   fsq_tensor *src = fsq_contiguous(ctx, smp->src_tokens);
   fsq_tensor *ids = fsq_contiguous(ctx, smp->id);
   fsq_tensor *tgt = smp->target ? fsq_contiguous(ctx, smp->target) : NULL;
   if (src == NULL || ids == NULL || (smp->target != NULL && tgt == NULL)) return fsq_error_code();
-  int64_t B = src->shape[0], S = src->shape[1], T = tgt ? tgt->shape[1] : 0;
-  const int64_t *sd = src->data, *idd = ids->data, *td = tgt ? tgt->data : NULL;
+  v->B = src->shape[0];
+  v->S = src->shape[1];
+  v->T = tgt ? tgt->shape[1] : 0;
+  v->src = src->data;
+  v->ids = ids->data;
+  v->tgt = tgt ? tgt->data : NULL;
+  return FSQ_OK;
+}
+
+/* fairseq's inference_step for one batch, on worker w's generator. */
+static fsq_status decode_batch(gen_run *r, gen_worker *w, fsq_sample *smp, const batch_view *v) {
   int64_t plen = 0;
-  if (r->prefix_size > 0 && td != NULL) {
-    plen = r->prefix_size < T ? r->prefix_size : T;
-    if ((size_t)(B * plen) > r->cap_prefix) {
-      int64_t *q = realloc(r->prefix, (size_t)(B * plen) * sizeof *q);
+  if (r->prefix_size > 0 && v->tgt != NULL) {
+    plen = r->prefix_size < v->T ? r->prefix_size : v->T;
+    if ((size_t)(v->B * plen) > w->cap_prefix) {
+      int64_t *q = realloc(w->prefix, (size_t)(v->B * plen) * sizeof *q);
       if (q == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
-      r->prefix = q;
-      r->cap_prefix = (size_t)(B * plen);
+      w->prefix = q;
+      w->cap_prefix = (size_t)(v->B * plen);
     }
-    for (int64_t b = 0; b < B; b++)
-      memcpy(r->prefix + b * plen, td + b * T, (size_t)plen * sizeof(int64_t));
+    for (int64_t b = 0; b < v->B; b++)
+      memcpy(w->prefix + b * plen, v->tgt + b * v->T, (size_t)plen * sizeof(int64_t));
   }
-  double t0 = fsq_time_now();
-  fsq_status s = r->opt.score_reference ? fsq_generator_score(r->gen, smp)
-                                        : fsq_generator_generate(r->gen, sd, B, S, idd,
-                                                                 plen ? r->prefix : NULL, plen);
-  if (s != FSQ_OK) return s;
+  return r->opt.score_reference
+             ? fsq_generator_score(w->gen, smp)
+             : fsq_generator_generate(w->gen, v->src, v->B, v->S, v->ids,
+                                      plen ? w->prefix : NULL, plen);
+}
+
+/* The batch's S-/T-/H-/D-/P- lines and its sentences' scores, from the
+ * generator that decoded it: batches are emitted one at a time, in order. */
+static fsq_status emit_batch(gen_run *r, fsq_generator *gen, const batch_view *v) {
+  int64_t B = v->B, S = v->S, T = v->T;
+  const int64_t *sd = v->src, *idd = v->ids, *td = v->tgt;
+  fsq_status s = FSQ_OK;
   for (int64_t b = 0; b < B; b++)
-    if (fsq_generator_hypo_count(r->gen, b) > 0) r->gen_tokens += fsq_generator_hypo(r->gen, b, 0)->len;
-  r->gen_time += fsq_time_now() - t0;
+    if (fsq_generator_hypo_count(gen, b) > 0) r->gen_tokens += fsq_generator_hypo(gen, b, 0)->len;
   const double ln2 = log(2.0);
   for (int64_t b = 0; b < B; b++) {
     int64_t sid = idd[b];
@@ -176,10 +214,10 @@ static fsq_status run_batch(gen_run *r, fsq_ctx *ctx, fsq_sample *smp) {
       fprintf(r->out, "S-%lld\t%s\n", (long long)sid, r->src_str.data);
       if (trow != NULL) fprintf(r->out, "T-%lld\t%s\n", (long long)sid, r->tgt_str.data);
     }
-    int64_t nh = fsq_generator_hypo_count(r->gen, b);
+    int64_t nh = fsq_generator_hypo_count(gen, b);
     if (nh > r->opt.nbest) nh = r->opt.nbest;
     for (int64_t j = 0; j < nh; j++) {
-      const fsq_hypo *h = fsq_generator_hypo(r->gen, b, j);
+      const fsq_hypo *h = fsq_generator_hypo(gen, b, j);
       s = fsq_cli_dict_string(r->tgt_dict, h->tokens, h->len, 0, r->post_process, &r->hypo_str,
                               &r->tmp);
       if (s != FSQ_OK) return s;
@@ -298,6 +336,125 @@ static fsq_status finish(gen_run *r) {
   return FSQ_OK;
 }
 
+/* A batch of the split: sentence indices into it. */
+typedef struct gen_batch {
+  const uint32_t *indices;
+  size_t count;
+} gen_batch;
+
+/* Collates, decodes and emits batch b on worker w. The task collates into
+ * its own scratch, one batch at a time; the worker's ctx keeps the copy. */
+static fsq_status collate_batch(gen_run *r, gen_worker *w, const char *subset,
+                                const gen_batch *b, fsq_sample *smp, batch_view *v) {
+  fsq_status s;
+#pragma omp critical(fsq_generate_collate)
+  s = r->lm.task_ops->collate(r->lm.task, subset, b->indices, b->count, w->ctx, smp);
+  if (s == FSQ_OK) s = view_batch(w->ctx, smp, v);
+  return s;
+}
+
+/* One worker: generation time is the sum of the batches' decoding times
+ * (fairseq's gen_timer). */
+static fsq_status decode_serial(gen_run *r, const char *subset, const gen_batch *batches,
+                                size_t nb) {
+  gen_worker *w = &r->workers[0];
+  fsq_status s = FSQ_OK;
+  for (size_t i = 0; i < nb && s == FSQ_OK; i++) {
+    fsq_sample smp;
+    batch_view v;
+    s = collate_batch(r, w, subset, &batches[i], &smp, &v);
+    if (s == FSQ_OK) {
+      r->has_target |= smp.target != NULL;
+      double t0 = fsq_time_now();
+      s = decode_batch(r, w, &smp, &v);
+      r->gen_time += fsq_time_now() - t0;
+    }
+    if (s == FSQ_OK) s = emit_batch(r, w->gen, &v);
+    fsq_ctx_reset(w->ctx);
+  }
+  return s;
+}
+
+/* Several workers decode batches side by side, each on one core (its
+ * ops single-threaded inside the team), and emit them in batch order: on
+ * a CPU, whole batches in parallel waste less than splitting every small
+ * op of one batch between the cores. Generation time is the wall time of
+ * the whole. Every batch's result is the same as one worker's: the search
+ * and its sampling streams depend on the batch's sentences alone. */
+static fsq_status decode_parallel(gen_run *r, const char *subset, const gen_batch *batches,
+                                  size_t nb) {
+  fsq_status first = FSQ_OK;
+  char message[1024];
+  message[0] = 0;
+  double t0 = fsq_time_now();
+#ifdef _OPENMP
+  omp_set_max_active_levels(1); /* the ops inside a worker stay on its thread */
+#endif
+#pragma omp parallel num_threads(r->n_workers)
+  {
+    int tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+#endif
+    gen_worker *w = &r->workers[tid];
+#pragma omp for ordered schedule(static, 1)
+    for (size_t i = 0; i < nb; i++) {
+      fsq_sample smp;
+      batch_view v;
+      fsq_status seen;
+#pragma omp atomic read
+      seen = first;
+      /* after a failure the remaining batches are passed over */
+      fsq_status s = seen != FSQ_OK ? seen : collate_batch(r, w, subset, &batches[i], &smp, &v);
+      if (s == FSQ_OK) s = decode_batch(r, w, &smp, &v);
+#pragma omp ordered
+      {
+        if (first == FSQ_OK && s == FSQ_OK) {
+          r->has_target |= smp.target != NULL;
+          s = emit_batch(r, w->gen, &v);
+        }
+        if (first == FSQ_OK && s != FSQ_OK) { /* the error text is this thread's */
+          snprintf(message, sizeof message, "%s", fsq_error_message());
+#pragma omp atomic write
+          first = s;
+        }
+      }
+      fsq_ctx_reset(w->ctx);
+    }
+  }
+  r->gen_time = fsq_time_now() - t0;
+  return first == FSQ_OK ? FSQ_OK : fsq_error(first, "%s", message);
+}
+
+/* Worker 0 decodes with r->gen on the models' backend. On the host, with
+ * more than one OpenMP thread and more than one batch, each thread gets a
+ * worker of its own. */
+static fsq_status make_workers(gen_run *r, size_t nb) {
+  int n = 1;
+#ifdef _OPENMP
+  if (r->lm.backend->host && nb > 1) n = omp_get_max_threads();
+#endif
+  if ((size_t)n > nb) n = (int)nb;
+  r->workers = calloc((size_t)n, sizeof *r->workers);
+  if (r->workers == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
+  r->n_workers = n;
+  for (int i = 0; i < n; i++) {
+    gen_worker *w = &r->workers[i];
+    w->ctx = fsq_ctx_create(0); /* batches stay on the host: the generator uploads */
+    if (w->ctx == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
+    fsq_ctx_set_grad(w->ctx, 0);
+    if (i == 0) {
+      w->gen = r->gen;
+      continue;
+    }
+    fsq_status s = fsq_generator_create_on(r->lm.backend, r->lm.models, r->lm.n,
+                                           (int64_t)fsq_dictionary_size(r->tgt_dict), &r->opt,
+                                           &w->gen);
+    if (s != FSQ_OK) return s;
+  }
+  return FSQ_OK;
+}
+
 static fsq_status generate_all(gen_run *r) {
   json_object *cfg = r->c->cfg;
   const char *subset = "test";
@@ -324,24 +481,29 @@ static fsq_status generate_all(gen_run *r) {
   fsq_status s = r->lm.task_ops->get_batch_iterator(r->lm.task, subset, &spec, &it);
   if (s == FSQ_OK) s = fsq_epoch_iter_begin(it, 1);
   if (s != FSQ_OK) return s;
-  /* The batches stay on the host, where run_batch reads them; the
-   * generator uploads what its models need. */
-  fsq_ctx *ctx = fsq_ctx_create(0);
-  if (ctx == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
-  fsq_ctx_set_grad(ctx, 0);
+  /* The batches are fixed for the run: their index lists stay valid. */
+  size_t nb = 0, cap = 0;
+  gen_batch *batches = NULL;
   const uint32_t *idx;
   size_t count;
-  while (s == FSQ_OK && fsq_epoch_iter_next(it, &idx, &count)) {
+  while (fsq_epoch_iter_next(it, &idx, &count)) {
     if (count == 0) continue;
-    fsq_sample smp;
-    s = r->lm.task_ops->collate(r->lm.task, subset, idx, count, ctx, &smp);
-    if (s == FSQ_OK) {
-      r->has_target |= smp.target != NULL;
-      s = run_batch(r, ctx, &smp);
+    if (nb == cap) {
+      cap = cap ? 2 * cap : 64;
+      gen_batch *q = realloc(batches, cap * sizeof *q);
+      if (q == NULL) {
+        free(batches);
+        return fsq_error(FSQ_ERR_NOMEM, "out of memory");
+      }
+      batches = q;
     }
-    fsq_ctx_reset(ctx);
+    batches[nb].indices = idx;
+    batches[nb++].count = count;
   }
-  fsq_ctx_destroy(ctx);
+  s = make_workers(r, nb);
+  if (s == FSQ_OK) s = r->n_workers > 1 ? decode_parallel(r, subset, batches, nb)
+                                        : decode_serial(r, subset, batches, nb);
+  free(batches);
   if (s == FSQ_OK) s = finish(r);
   return s;
 }
@@ -351,6 +513,12 @@ static void run_free(gen_run *r) {
     fsq_log_set_stream(NULL);
     fclose(r->out);
   }
+  for (int i = 0; i < r->n_workers; i++) {
+    if (i > 0) fsq_generator_destroy(r->workers[i].gen);
+    fsq_ctx_destroy(r->workers[i].ctx);
+    free(r->workers[i].prefix);
+  }
+  free(r->workers);
   fsq_generator_destroy(r->gen);
   fsq_loaded_models_free(&r->lm);
   fsq_bleu_free(r->bleu);
@@ -364,7 +532,6 @@ static void run_free(gen_run *r) {
   fsq_text_free(&r->tok_hyp);
   free(r->ids32);
   free(r->ref32);
-  free(r->prefix);
   free(r->refbuf);
 }
 

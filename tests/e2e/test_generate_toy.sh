@@ -5,7 +5,8 @@
 # (one S/T/H/D/P line per sentence, H = D score, one P score per token and
 # </s>, the Translated and BLEU lines), that beam 1 gives one hypothesis per
 # sentence too, and that an ensemble of the checkpoint with itself
-# translates alike.
+# translates alike, and that two threads (batches decoded side by side)
+# print exactly what one thread prints.
 #
 # Then --fp16 and --bf16 (the model converted to 16 bits, run by the CPU's
 # 16-bit kernels): the same format and the same S-/T- lines; BLEU within
@@ -98,4 +99,25 @@ v32=$(nll) v16=$(nll --fp16)
 echo "fairseq-validate nll_loss: f32 $v32, --fp16 $v16"
 awk -v a="$v32" -v b="$v16" 'BEGIN { if (a == "" || b == "") exit 1; d = a - b; if (d < 0) d = -d; exit d > 0.01 }' ||
   fail "fairseq-validate --fp16 nll_loss '$v16' is not within 0.01 of f32's '$v32'"
-echo "PASS: fairseq-generate with transformer_tiny, in f32, --fp16 and --bf16"
+# Batches side by side: with two OpenMP threads on the CPU each thread
+# decodes whole batches (--max-tokens 256 makes several), and the output
+# is emitted in batch order; every line must equal the one-thread run's,
+# whatever the search: beam with --nbest, forced prefixes, sampling (its
+# streams keyed by sentence id), --score-reference.
+for flags in "--beam 5 --nbest 2" "--beam 4 --prefix-size 2" \
+  "--beam 2 --nbest 2 --sampling --sampling-topk 8 --seed 7" "--score-reference"; do
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=1 generate "$tmp/one" --path "$ck" --max-tokens 256 $flags
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=2 generate "$tmp/two" --path "$ck" --max-tokens 256 $flags
+  grep -E '^([STHDP]-|Generate )' "$tmp/one" > "$tmp/one.lines"
+  grep -E '^([STHDP]-|Generate )' "$tmp/two" > "$tmp/two.lines"
+  [ "$(grep -c '^S-' "$tmp/two.lines")" -eq "$n" ] || fail "two threads, $flags: not $n sentences"
+  cmp -s "$tmp/one.lines" "$tmp/two.lines" ||
+    { diff "$tmp/one.lines" "$tmp/two.lines" | head -n 5; fail "two threads, $flags: output differs"; }
+done
+# that made several batches: the test split's source tokens over 256
+tokens=$(awk '{ t += NF + 1 } END { print t }' "$tmp/text/test.src")
+[ "$tokens" -gt 512 ] || fail "the test split ($tokens tokens) makes fewer than 3 batches"
+echo "two threads decode $n sentences in batches of <= 256 tokens as one thread does"
+echo "PASS: fairseq-generate with transformer_tiny, in f32, --fp16 and --bf16, and on two threads"
