@@ -434,7 +434,7 @@ static fsq_status make_workers(gen_run *r, size_t nb) {
 #ifdef _OPENMP
   if (r->lm.backend->host && nb > 1) n = omp_get_max_threads();
 #endif
-  if ((size_t)n > nb) n = (int)nb;
+  if (n > 1 && (size_t)n > nb) n = (int)nb; /* one worker at least, even for no batch */
   r->workers = calloc((size_t)n, sizeof *r->workers);
   if (r->workers == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
   r->n_workers = n;

@@ -120,4 +120,8 @@ done
 tokens=$(awk '{ t += NF + 1 } END { print t }' "$tmp/text/test.src")
 [ "$tokens" -gt 512 ] || fail "the test split ($tokens tokens) makes fewer than 3 batches"
 echo "two threads decode $n sentences in batches of <= 256 tokens as one thread does"
+# every sentence longer than --max-source-positions 2 is skipped: no batch
+OMP_NUM_THREADS=2 generate "$tmp/none" --path "$ck" --max-source-positions 2 \
+  --skip-invalid-size-inputs-valid-test
+grep -q 'Translated 0 sentences (0 tokens)' "$tmp/none" || fail "no batch: no 'Translated 0' line"
 echo "PASS: fairseq-generate with transformer_tiny, in f32, --fp16 and --bf16, and on two threads"
