@@ -1,5 +1,6 @@
-# bench-common.sh: what bench-train, bench-distributed and bench-gpu share;
-# sourced, not run. Needs $build (the build directory) and $here (scripts/).
+# bench-common.sh: what bench-train, bench-distributed, bench-gpu and
+# bench-generate share; sourced, not run. Needs $build (the build directory)
+# and $here (scripts/).
 
 # bench_setup NAME: checks the build, makes $tmp (removed on exit unless
 # KEEP=1) and exports what fairseq-train needs.
@@ -15,8 +16,22 @@ bench_setup() {
   # libgomp's default keeps idle workers spinning; on a shared machine a
   # spinning thread holds a core another of our threads (or a neighbour)
   # needs, and training ran 4.5x slower (600 vs 2,800 words/s under a load
-  # of 8). OMP_WAIT_POLICY=active measures the default.
-  export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+  # of 8). On an idle VM the other way round: each wake-up of a sleeping
+  # vCPU is slow, and passive trained 1.27x slower than active. Both are
+  # recorded in BENCHMARKS.md; OMP_WAIT_POLICY=default leaves libgomp's own
+  # (spin a while, then sleep), what a user who sets nothing gets.
+  fsq_wait_policy
+}
+
+# OMP_WAIT_POLICY for the run: passive unless set; "default" unsets it.
+fsq_wait_policy() {
+  if [ "${OMP_WAIT_POLICY:-}" = default ]; then
+    unset OMP_WAIT_POLICY
+    wait_policy="default (unset)"
+  else
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+    wait_policy=$OMP_WAIT_POLICY
+  fi
 }
 
 # bench_corpus LINES [test]: the toy corpus (seed 1) binarized in $tmp/bin
