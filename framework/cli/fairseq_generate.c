@@ -64,7 +64,6 @@ typedef struct gen_worker {
 typedef struct gen_run {
   fsq_config *c;
   fsq_loaded_models lm;
-  fsq_generator *gen; /* worker 0's */
   fsq_gen_options opt;
   const fsq_dictionary *src_dict, *tgt_dict;
   const char *post_process; /* NULL: none */
@@ -84,7 +83,7 @@ typedef struct gen_run {
   size_t cap32, capref;
   int64_t *refbuf;
   size_t refcap;
-  /* decoding workers (worker 0 uses gen) */
+  /* decoding workers: one from setup, one per thread with batches side by side */
   gen_worker *workers;
   int n_workers;
   /* counters */
@@ -267,6 +266,29 @@ static void max_positions(gen_run *r, int64_t *ms, int64_t *mt) {
   }
 }
 
+/* Workers up to n, each with a generator on the models' backend and a
+ * host ctx for its batches (the generator uploads what its models need). */
+static fsq_status add_workers(gen_run *r, int n) {
+  gen_worker *q = realloc(r->workers, (size_t)n * sizeof *q);
+  if (q == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
+  r->workers = q;
+  for (; r->n_workers < n; r->n_workers++) {
+    gen_worker *w = &r->workers[r->n_workers];
+    memset(w, 0, sizeof *w);
+    w->ctx = fsq_ctx_create(0);
+    if (w->ctx == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
+    fsq_ctx_set_grad(w->ctx, 0);
+    fsq_status s = fsq_generator_create_on(r->lm.backend, r->lm.models, r->lm.n,
+                                           (int64_t)fsq_dictionary_size(r->tgt_dict), &r->opt,
+                                           &w->gen);
+    if (s != FSQ_OK) {
+      r->n_workers++; /* run_free frees what it has */
+      return s;
+    }
+  }
+  return FSQ_OK;
+}
+
 static fsq_status setup(gen_run *r, int argc, char **argv) {
   json_object *cfg = r->c->cfg;
   const char *path = NULL, *data = json_object_get_string(json_object_array_get_idx(r->c->positionals, 0));
@@ -300,9 +322,7 @@ static fsq_status setup(gen_run *r, int argc, char **argv) {
   r->src_dict = r->lm.task_ops->source_dictionary(r->lm.task);
   r->tgt_dict = r->lm.task_ops->target_dictionary(r->lm.task);
   if (r->tgt_dict == NULL) return fsq_error(FSQ_ERR_INVALID, "the task has no target dictionary");
-  s = fsq_generator_create_on(r->lm.backend, r->lm.models, r->lm.n,
-                              (int64_t)fsq_dictionary_size(r->tgt_dict), &r->opt, &r->gen);
-  if (s != FSQ_OK) return s;
+  if ((s = add_workers(r, 1)) != FSQ_OK) return s;
   if (r->sacrebleu) r->sb = fsq_sacrebleu_new(FSQ_SACREBLEU_TOK_NONE, 0);
   else r->bleu = fsq_bleu_new(FSQ_DICT_PAD, FSQ_DICT_EOS, FSQ_DICT_UNK);
   r->words = fsq_word_ids_new();
@@ -342,8 +362,8 @@ typedef struct gen_batch {
   size_t count;
 } gen_batch;
 
-/* Collates, decodes and emits batch b on worker w. The task collates into
- * its own scratch, one batch at a time; the worker's ctx keeps the copy. */
+/* Collates batch b into worker w's ctx. The task collates into its own
+ * scratch, one batch at a time; the worker's ctx keeps the copy. */
 static fsq_status collate_batch(gen_run *r, gen_worker *w, const char *subset,
                                 const gen_batch *b, fsq_sample *smp, batch_view *v) {
   fsq_status s;
@@ -353,44 +373,27 @@ static fsq_status collate_batch(gen_run *r, gen_worker *w, const char *subset,
   return s;
 }
 
-/* One worker: generation time is the sum of the batches' decoding times
- * (fairseq's gen_timer). */
-static fsq_status decode_serial(gen_run *r, const char *subset, const gen_batch *batches,
-                                size_t nb) {
-  gen_worker *w = &r->workers[0];
-  fsq_status s = FSQ_OK;
-  for (size_t i = 0; i < nb && s == FSQ_OK; i++) {
-    fsq_sample smp;
-    batch_view v;
-    s = collate_batch(r, w, subset, &batches[i], &smp, &v);
-    if (s == FSQ_OK) {
-      r->has_target |= smp.target != NULL;
-      double t0 = fsq_time_now();
-      s = decode_batch(r, w, &smp, &v);
-      r->gen_time += fsq_time_now() - t0;
-    }
-    if (s == FSQ_OK) s = emit_batch(r, w->gen, &v);
-    fsq_ctx_reset(w->ctx);
-  }
-  return s;
-}
-
-/* Several workers decode batches side by side, each on one core (its
- * ops single-threaded inside the team), and emit them in batch order: on
- * a CPU, whole batches in parallel waste less than splitting every small
- * op of one batch between the cores. Generation time is the wall time of
- * the whole. Every batch's result is the same as one worker's: the search
- * and its sampling streams depend on the batch's sentences alone. */
-static fsq_status decode_parallel(gen_run *r, const char *subset, const gen_batch *batches,
-                                  size_t nb) {
+/* Collates, decodes and emits the batches in order. With several workers
+ * they decode batches side by side, each on one core (its ops
+ * single-threaded inside the team), and emit them in batch order: on a
+ * CPU, whole batches in parallel waste less than splitting every small op
+ * of one batch between the cores. Every batch's result is the same as one
+ * worker's: the search and its sampling streams depend on the batch's
+ * sentences alone. Generation time: fairseq's gen_timer sums the batches'
+ * decoding; side by side they overlap, so it is the wall time of the
+ * whole. */
+static fsq_status decode_batches(gen_run *r, const char *subset, const gen_batch *batches,
+                                 size_t nb) {
   fsq_status first = FSQ_OK;
   char message[1024];
   message[0] = 0;
-  double t0 = fsq_time_now();
+  int side_by_side = r->n_workers > 1;
+  double t0 = fsq_time_now(), decoding = 0;
 #ifdef _OPENMP
-  omp_set_max_active_levels(1); /* the ops inside a worker stay on its thread */
+  if (side_by_side) omp_set_max_active_levels(1); /* a worker's ops stay on its thread */
 #endif
-#pragma omp parallel num_threads(r->n_workers)
+  /* one worker: no team here, so its ops use every thread */
+#pragma omp parallel num_threads(r->n_workers) if (side_by_side)
   {
     int tid = 0;
 #ifdef _OPENMP
@@ -399,17 +402,20 @@ static fsq_status decode_parallel(gen_run *r, const char *subset, const gen_batc
     gen_worker *w = &r->workers[tid];
 #pragma omp for ordered schedule(static, 1)
     for (size_t i = 0; i < nb; i++) {
-      fsq_sample smp;
-      batch_view v;
+      fsq_sample smp = {0}; /* read only after a collation that set it */
+      batch_view v = {0};
       fsq_status seen;
 #pragma omp atomic read
       seen = first;
       /* after a failure the remaining batches are passed over */
       fsq_status s = seen != FSQ_OK ? seen : collate_batch(r, w, subset, &batches[i], &smp, &v);
+      double t1 = fsq_time_now();
       if (s == FSQ_OK) s = decode_batch(r, w, &smp, &v);
+      double took = fsq_time_now() - t1;
 #pragma omp ordered
       {
         if (first == FSQ_OK && s == FSQ_OK) {
+          decoding += took;
           r->has_target |= smp.target != NULL;
           s = emit_batch(r, w->gen, &v);
         }
@@ -422,37 +428,19 @@ static fsq_status decode_parallel(gen_run *r, const char *subset, const gen_batc
       fsq_ctx_reset(w->ctx);
     }
   }
-  r->gen_time = fsq_time_now() - t0;
+  r->gen_time = side_by_side ? fsq_time_now() - t0 : decoding;
   return first == FSQ_OK ? FSQ_OK : fsq_error(first, "%s", message);
 }
 
-/* Worker 0 decodes with r->gen on the models' backend. On the host, with
- * more than one OpenMP thread and more than one batch, each thread gets a
- * worker of its own. */
+/* On the host, with more than one OpenMP thread and more than one batch,
+ * a worker per thread (at most one per batch); else setup's one. */
 static fsq_status make_workers(gen_run *r, size_t nb) {
   int n = 1;
 #ifdef _OPENMP
   if (r->lm.backend->host && nb > 1) n = omp_get_max_threads();
 #endif
-  if (n > 1 && (size_t)n > nb) n = (int)nb; /* one worker at least, even for no batch */
-  r->workers = calloc((size_t)n, sizeof *r->workers);
-  if (r->workers == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
-  r->n_workers = n;
-  for (int i = 0; i < n; i++) {
-    gen_worker *w = &r->workers[i];
-    w->ctx = fsq_ctx_create(0); /* batches stay on the host: the generator uploads */
-    if (w->ctx == NULL) return fsq_error(FSQ_ERR_NOMEM, "out of memory");
-    fsq_ctx_set_grad(w->ctx, 0);
-    if (i == 0) {
-      w->gen = r->gen;
-      continue;
-    }
-    fsq_status s = fsq_generator_create_on(r->lm.backend, r->lm.models, r->lm.n,
-                                           (int64_t)fsq_dictionary_size(r->tgt_dict), &r->opt,
-                                           &w->gen);
-    if (s != FSQ_OK) return s;
-  }
-  return FSQ_OK;
+  if ((size_t)n > nb && nb > 0) n = (int)nb;
+  return n > r->n_workers ? add_workers(r, n) : FSQ_OK;
 }
 
 static fsq_status generate_all(gen_run *r) {
@@ -501,8 +489,7 @@ static fsq_status generate_all(gen_run *r) {
     batches[nb++].count = count;
   }
   s = make_workers(r, nb);
-  if (s == FSQ_OK) s = r->n_workers > 1 ? decode_parallel(r, subset, batches, nb)
-                                        : decode_serial(r, subset, batches, nb);
+  if (s == FSQ_OK) s = decode_batches(r, subset, batches, nb);
   free(batches);
   if (s == FSQ_OK) s = finish(r);
   return s;
@@ -514,12 +501,11 @@ static void run_free(gen_run *r) {
     fclose(r->out);
   }
   for (int i = 0; i < r->n_workers; i++) {
-    if (i > 0) fsq_generator_destroy(r->workers[i].gen);
+    fsq_generator_destroy(r->workers[i].gen);
     fsq_ctx_destroy(r->workers[i].ctx);
     free(r->workers[i].prefix);
   }
   free(r->workers);
-  fsq_generator_destroy(r->gen);
   fsq_loaded_models_free(&r->lm);
   fsq_bleu_free(r->bleu);
   fsq_sacrebleu_free(r->sb);
