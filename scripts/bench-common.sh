@@ -20,11 +20,11 @@ bench_setup() {
   # vCPU is slow, and passive trained 1.27x slower than active. Both are
   # recorded in BENCHMARKS.md; OMP_WAIT_POLICY=default leaves libgomp's own
   # (spin a while, then sleep), what a user who sets nothing gets.
-  fsq_wait_policy
+  bench_wait_policy
 }
 
 # OMP_WAIT_POLICY for the run: passive unless set; "default" unsets it.
-fsq_wait_policy() {
+bench_wait_policy() {
   if [ "${OMP_WAIT_POLICY:-}" = default ]; then
     unset OMP_WAIT_POLICY
     wait_policy="default (unset)"
