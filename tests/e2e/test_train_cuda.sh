@@ -35,9 +35,7 @@ for p in fp32 bf16 fp16; do
   awk -v a="$vc" -v b="$vg" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit d > 0.02 }' ||
     { echo "FAIL: valid nll_loss CPU $vc, GPU $p $vg"; fail=1; }
 done
-"$FSQ_BUILD_DIR/fairseq-generate" "$tmp/bin" --path "$tmp/fp32/checkpoint_last.fsq" --cpu \
-  --beam 5 --max-tokens 4096 > "$tmp/gen.out" 2> "$tmp/gen.err" ||
-  { cat "$tmp/gen.err"; echo "FAIL: the GPU checkpoint does not decode on the CPU"; fail=1; }
-grep -q "BLEU4 = " "$tmp/gen.out" || { echo "FAIL: no BLEU line"; fail=1; }
+toy_decodes "$tmp/fp32/checkpoint_last.fsq" ||
+  { echo "FAIL: the GPU checkpoint does not decode on the CPU"; fail=1; }
 [ "$fail" -eq 0 ] && echo "PASS: GPU fp32, bf16 and fp16 follow the CPU (valid nll_loss $vc); the checkpoint decodes on the CPU"
 exit "$fail"

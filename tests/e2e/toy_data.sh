@@ -46,3 +46,11 @@ toy_curves_within() {
     { d = ($1 - $2) / $2; if (d < 0) d = -d; if (d > worst) { worst = d; at = NR } }
     END { printf "largest train_inner loss difference: %.4f at update %d\n", worst, at; exit worst > band }'
 }
+
+# toy_decodes CHECKPOINT: translates $tmp/bin's test split on the CPU at
+# beam 5 and prints a BLEU line; fails, showing why, otherwise.
+toy_decodes() {
+  "$FSQ_BUILD_DIR/fairseq-generate" "$tmp/bin" --path "$1" --cpu --beam 5 --max-tokens 4096 \
+    > "$tmp/gen.out" 2> "$tmp/gen.err" || { cat "$tmp/gen.err"; return 1; }
+  grep -q "BLEU4 = " "$tmp/gen.out" || { echo "no BLEU line"; return 1; }
+}

@@ -1,6 +1,7 @@
 /* fsq_test.c: CUnit runner and temporary-file helpers for the unit suites. */
 #define _GNU_SOURCE
 #include "fsq_test.h"
+#include "data/fsq_data.h"
 #include "registry/fsq_registry.h"
 
 #include <CUnit/Basic.h>
@@ -98,4 +99,14 @@ fsq_status fsq_test_resolve(const char *program, const fsq_option *options,
   char buf[1024], *argv[64];
   int argc = fsq_test_split_args(program, args, buf, sizeof buf, argv, 64);
   return fsq_config_resolve(program, options, selectors, argc, argv, out);
+}
+
+fsq_dictionary *fsq_test_word_dict(int words) {
+  fsq_dictionary *d = fsq_dictionary_new();
+  char w[32];
+  for (int i = 0; d != NULL && i < words; i++) {
+    int n = snprintf(w, sizeof w, "w%d", i);
+    fsq_dictionary_add(d, w, (size_t)n, 1, 0);
+  }
+  return d;
 }

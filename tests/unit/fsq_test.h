@@ -48,4 +48,8 @@ fsq_status fsq_test_resolve(const char *program, const struct fsq_option *option
                             const struct fsq_config_selector *selectors, const char *args,
                             struct fsq_config *out);
 
+struct fsq_dictionary;
+/* fairseq's specials, then the words w0 .. w{words-1} (count 1 each). */
+struct fsq_dictionary *fsq_test_word_dict(int words);
+
 #endif

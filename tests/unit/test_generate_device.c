@@ -37,17 +37,6 @@ enum { WORDS = 20, V = WORDS + 4, B = 5, S = 7, MAX_MODELS = 2 };
 /* see eos_loud */
 #define EOS_GAIN 10
 
-/* specials + words w0 .. w{WORDS-1} */
-static fsq_dictionary *make_dict(void) {
-  fsq_dictionary *d = fsq_dictionary_new();
-  char w[32];
-  for (int i = 0; i < WORDS; i++) {
-    int n = snprintf(w, sizeof w, "w%d", i);
-    fsq_dictionary_add(d, w, (size_t)n, 1, 0);
-  }
-  return d;
-}
-
 /* One model built on the CPU and the same parameters on the fence. */
 typedef struct twin {
   fsq_config config;
@@ -210,7 +199,7 @@ static const fsq_dtype half_dtypes[2] = {FSQ_F16, FSQ_BF16};
  * empty. */
 static void with_model_as(const char *args, fsq_dtype dtype, void (*fn)(const twin *)) {
   size_t live = fsq_test_fenced_live();
-  fsq_dictionary *dict = make_dict();
+  fsq_dictionary *dict = fsq_test_word_dict(WORDS);
   twin t;
   build_twin(args, dict, 11, &t);
   convert_twin(&t, dtype);
@@ -270,7 +259,7 @@ static void test_prefix_and_sampling_same_bits(void) { with_model(tiny, prefix_a
  * models' rows. */
 static void ensemble_as(fsq_dtype dtype, const char *what) {
   size_t live = fsq_test_fenced_live();
-  fsq_dictionary *dict = make_dict();
+  fsq_dictionary *dict = fsq_test_word_dict(WORDS);
   twin t[2];
   build_twin(tiny, dict, 11, &t[0]);
   build_twin(tiny, dict, 12, &t[1]);
@@ -426,7 +415,7 @@ typedef struct agreement {
 /* One model (args, seed) in f32, then in each 16-bit dtype, on the same
  * sources; counts into agree[2] (half_dtypes' order). */
 static void agree_one(const char *args, uint64_t seed, agreement *agree) {
-  fsq_dictionary *dict = make_dict();
+  fsq_dictionary *dict = fsq_test_word_dict(WORDS);
   int64_t src[AGREE_N * S], ids[AGREE_N];
   agreement_sources(src, ids);
   static best_hypos ref, half;
@@ -475,7 +464,7 @@ static void test_half_translations_agree_with_f32(void) {
 /* Parameters converted after the generator made its decoder states: the
  * states hold f32 and are refused with a reason, not read as 16-bit. */
 static void test_state_made_before_conversion_is_refused(void) {
-  fsq_dictionary *dict = make_dict();
+  fsq_dictionary *dict = fsq_test_word_dict(WORDS);
   twin t;
   build_twin(tiny, dict, 11, &t);
   fsq_gen_options o = options(2, 1);

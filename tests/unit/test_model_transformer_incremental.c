@@ -23,17 +23,6 @@ static fsq_status resolve(const char *args, fsq_config *c) {
   return fsq_test_resolve("fairseq-generate", program_options, selectors, args, c);
 }
 
-/* specials + words w0 .. w{words-1} */
-static fsq_dictionary *make_dict(int words) {
-  fsq_dictionary *d = fsq_dictionary_new();
-  char w[32];
-  for (int i = 0; i < words; i++) {
-    int n = snprintf(w, sizeof w, "w%d", i);
-    fsq_dictionary_add(d, w, (size_t)n, 1, 0);
-  }
-  return d;
-}
-
 typedef struct built {
   fsq_dictionary *dict;
   fsq_config config;
@@ -45,7 +34,7 @@ typedef struct built {
 
 static void build(const char *args, built *b) {
   memset(b, 0, sizeof *b);
-  b->dict = make_dict(10); /* vocabulary 14 */
+  b->dict = fsq_test_word_dict(10); /* vocabulary 14 */
   CU_ASSERT_EQUAL_FATAL(resolve(args, &b->config), FSQ_OK);
   const fsq_registry_entry *e = b->config.chosen[FSQ_KIND_MODEL];
   CU_ASSERT_PTR_NOT_NULL_FATAL(e);

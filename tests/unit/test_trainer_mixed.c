@@ -109,8 +109,7 @@ static void follows_f32(const char *flag) {
   fsq_epoch_iter_free(it_half);
   fixture_finish(&f32);
   fixture_finish(&half);
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 static void test_bf16_follows_f32(void) { follows_f32("--bf16"); }
@@ -162,8 +161,7 @@ static void test_fp16_overflow_skips_the_update_and_halves_the_scale(void) {
   free(after);
   fsq_epoch_iter_free(it);
   fixture_finish(&r);
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 /* An overflow that would take the scale to --min-loss-scale stops training
@@ -183,8 +181,7 @@ static void test_fp16_stops_at_the_minimum_loss_scale(void) {
   CU_ASSERT_EQUAL(r.trainer->num_updates, 0);
   fsq_epoch_iter_free(it);
   fixture_finish(&r);
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 /* The device run's masters, brought to the host, equal the CPU run's. */
@@ -282,8 +279,7 @@ static void on_a_fenced_device(const char *flag) {
   fixture_finish(&cpu);
   fixture_finish(&fenced);
   CU_ASSERT_EQUAL(fsq_test_fenced_live(), live);
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 static void test_bf16_on_a_fenced_device_equals_the_cpu(void) { on_a_fenced_device("--bf16"); }

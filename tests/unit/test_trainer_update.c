@@ -145,8 +145,7 @@ static void test_update_freq_2_over_halves_equals_one_full_batch(void) {
   fsq_epoch_iter_free(it_halves);
   fixture_finish(&full);
   fixture_finish(&halves);
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 /* The halves do differ: their token counts (what a per-sub-batch
@@ -177,8 +176,7 @@ static void test_halves_alone_give_another_update(void) {
   fsq_epoch_iter_free(it_half);
   fixture_finish(&full);
   fixture_finish(&half);
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 /* --train-subset: the update collates from the split the batches are of. */
@@ -198,8 +196,7 @@ static void test_update_reads_the_train_subset(void) {
   CU_ASSERT_EQUAL(log.nsentences, FIXTURE_N);
   fsq_epoch_iter_free(it);
   fixture_finish(&r);
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 /* Three updates of --update-freq 2 with dropout, clipping and
@@ -274,8 +271,7 @@ static void test_training_on_a_fenced_device_equals_the_cpu(void) {
   fixture_finish(&cpu);
   fixture_finish(&fenced);
   CU_ASSERT_EQUAL(fsq_test_fenced_live(), live); /* parameters, state, arenas: all freed */
-  fsq_test_remove_tree(dir);
-  free(dir);
+  fixture_data_dir_free(dir);
 }
 
 int main(void) {

@@ -56,6 +56,11 @@ char *fixture_data_dir(const char *tag, const char *split) {
   return dir;
 }
 
+void fixture_data_dir_free(char *dir) {
+  fsq_test_remove_tree(dir);
+  free(dir);
+}
+
 /* The options of fairseq-train that the trainer reads. */
 static const fsq_option program_options[] = {
     {"seed", FSQ_OPT_INT, "1", "seed", NULL, NULL},

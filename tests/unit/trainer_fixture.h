@@ -15,9 +15,10 @@ typedef struct run {
   fsq_trainer *trainer;
 } run;
 
-/* A fresh temporary data directory (de-en, the given split); free() it
- * after fsq_test_remove_tree. */
+/* A fresh temporary data directory (de-en, the given split); removed and
+ * freed by fixture_data_dir_free. */
 char *fixture_data_dir(const char *tag, const char *split);
+void fixture_data_dir_free(char *dir);
 /* Resolves "--flag value ..." as fairseq-train would, with data dir data,
  * and builds the trainer on backend (NULL: the CPU). */
 void fixture_start_on(const char *data, const char *args, const fsq_kernels *backend, run *r);
